@@ -1,0 +1,48 @@
+# The verbs of the booking service. `make test` and `make run` set up everything on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# One stack per git branch: booking-<branch>, with the branch made safe for a stack name.
+BRANCH := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo dev)
+STAGE := $(shell echo '$(BRANCH)' | tr '[:upper:]' '[:lower:]' | sed -E 's/[^a-z0-9-]+/-/g; s/^-+//; s/-+$$//' | cut -c1-40)
+STACK := booking-$(STAGE)
+PAYMENT_API_URL ?= https://payment.example.com
+
+.PHONY: venv test lint typecheck unit run bench deploy clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+
+test: lint
+	$(BIN)/pytest
+
+run: venv
+	@echo "The offline server (make run) lands with the offline-stack issue; until then the tests build the stack in-process."
+	@exit 1
+
+bench: venv
+	$(BIN)/python bench/transitions.py
+
+deploy:
+	sam build --template-file template.yaml
+	sam deploy --config-env default --stack-name $(STACK) \
+		--parameter-overrides Stage=$(STAGE) PaymentApiUrl=$(PAYMENT_API_URL) \
+		--no-fail-on-empty-changeset
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

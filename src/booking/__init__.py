@@ -1,0 +1,1 @@
+"""The booking service: the saga's task functions and the domain they share."""

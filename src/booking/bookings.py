@@ -1,0 +1,201 @@
+"""The booking row and its status transitions, each guarded by a condition in the write.
+
+UNCONFIRMED → CONFIRMED → (CANCELLED only by a compensation) and UNCONFIRMED → CANCELLED. Every
+method is idempotent: a second run with the same booking id finds its own earlier write through
+the condition that failed and returns the same result instead of an error.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from booking.clients import store_error
+from booking.errors import BookingNotFound, BookingStateConflict, BookingStoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from booking.models import NewBooking
+
+UNCONFIRMED = "UNCONFIRMED"
+CONFIRMED = "CONFIRMED"
+CANCELLED = "CANCELLED"
+
+# No 0/O or 1/I: a reference is read aloud at check-in desks. 32**6 ≈ 1.07e9 references.
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+REFERENCE_LENGTH = 6
+REFERENCE_ITEM_PREFIX = "reference#"
+"""Each issued reference also owns an item `reference#<REF>` in the booking table, written in
+the same transaction as the confirmation, so two bookings can never share a reference. These
+items carry no `customer`, so they never appear in the `ByCustomerStatus` index."""
+
+_MAX_REFERENCE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class BookingRecord:
+    """A booking as stored; the payment token stays out of `repr` and of `as_output()`."""
+
+    id: str
+    customer: str
+    outbound_flight_id: str
+    status: str
+    created_at: str
+    booking_reference: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> BookingRecord:
+        return cls(
+            id=item["id"]["S"],
+            customer=item["customer"]["S"],
+            outbound_flight_id=item["bookingOutboundFlightId"]["S"],
+            status=item["status"]["S"],
+            created_at=item["createdAt"]["S"],
+            booking_reference=item.get("bookingReference", {}).get("S"),
+        )
+
+    def as_output(self) -> dict[str, Any]:
+        """What a task returns into the execution's state."""
+        output: dict[str, Any] = {"bookingId": self.id, "status": self.status}
+        if self.booking_reference:
+            output["bookingReference"] = self.booking_reference
+        return output
+
+
+CancelOutcome = Literal["cancelled", "absent"]
+
+
+class BookingRepository:
+    """The booking table, one transition at a time."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+
+    def get(self, booking_id: str) -> BookingRecord | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": booking_id}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as error:
+            raise store_error(error) from None
+        return BookingRecord.from_item(item) if item else None
+
+    def reserve(self, booking: NewBooking) -> BookingRecord:
+        """Put the booking as UNCONFIRMED, or find the same booking already put."""
+        now = _now()
+        item = {
+            "id": {"S": booking.booking_id},
+            "customer": {"S": booking.customer},
+            "bookingOutboundFlightId": {"S": booking.outbound_flight_id},
+            "paymentToken": {"S": booking.payment_token},
+            "status": {"S": UNCONFIRMED},
+            "checkedIn": {"BOOL": False},
+            "createdAt": {"S": booking.created_at.isoformat().replace("+00:00", "Z")},
+            "updatedAt": {"S": now},
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise store_error(error) from None
+            existing = BookingRecord.from_item(error.response["Item"])
+            if (existing.customer, existing.outbound_flight_id) != (
+                booking.customer,
+                booking.outbound_flight_id,
+            ):
+                raise BookingStateConflict(
+                    f"booking {booking.booking_id} already exists for another customer or flight"
+                ) from None
+            return existing
+        return BookingRecord.from_item(item)
+
+    def confirm(self, booking_id: str) -> BookingRecord:
+        """UNCONFIRMED → CONFIRMED with a reference no other booking has; a rerun returns it again."""
+        for _ in range(_MAX_REFERENCE_ATTEMPTS):
+            reference = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+            try:
+                self._client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Update": {
+                                "TableName": self._table,
+                                "Key": {"id": {"S": booking_id}},
+                                "UpdateExpression": "SET #status = :confirmed, bookingReference = :ref, "
+                                "updatedAt = :now",
+                                "ConditionExpression": "#status = :unconfirmed",
+                                "ExpressionAttributeNames": {"#status": "status"},
+                                "ExpressionAttributeValues": {
+                                    ":confirmed": {"S": CONFIRMED},
+                                    ":unconfirmed": {"S": UNCONFIRMED},
+                                    ":ref": {"S": reference},
+                                    ":now": {"S": _now()},
+                                },
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self._table,
+                                "Item": {
+                                    "id": {"S": REFERENCE_ITEM_PREFIX + reference},
+                                    "bookingId": {"S": booking_id},
+                                },
+                                "ConditionExpression": "attribute_not_exists(id)",
+                            }
+                        },
+                    ]
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise store_error(error) from None
+                reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return self._already_confirmed(booking_id)
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    continue  # this reference belongs to another booking: draw another one
+                raise BookingStoreUnavailable(f"DynamoDB transaction cancelled: {reasons}") from None
+            confirmed = self.get(booking_id)
+            if confirmed is None:  # deleted between the two calls: nothing sane to return
+                raise BookingNotFound(f"booking {booking_id} vanished after it was confirmed")
+            return confirmed
+        raise BookingStoreUnavailable("could not draw a free booking reference")
+
+    def _already_confirmed(self, booking_id: str) -> BookingRecord:
+        current = self.get(booking_id)
+        if current is None:
+            raise BookingNotFound(f"booking {booking_id} does not exist")
+        if current.status != CONFIRMED:
+            raise BookingStateConflict(f"booking {booking_id} is {current.status}, it cannot be confirmed")
+        return current
+
+    def cancel(self, booking_id: str) -> CancelOutcome:
+        """Any existing booking → CANCELLED; no row (its forward step never ran) is a no-op."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": booking_id}},
+                UpdateExpression="SET #status = :cancelled, updatedAt = :now",
+                ConditionExpression="attribute_exists(id) AND #status <> :cancelled",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":cancelled": {"S": CANCELLED}, ":now": {"S": _now()}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise store_error(error) from None
+            return "cancelled" if error.response.get("Item") else "absent"
+        return "cancelled"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,113 @@
+"""Seats on a flight, guarded in the write itself.
+
+A seat is one conditional `UpdateItem`: the count goes down only while it is above zero and only
+if this booking is not already in the flight's `heldBy` set, and both happen in the same write.
+When the condition fails, the item as it was (returned with the failure) tells why: this booking
+already holds its seat (a retry after a lost answer: success, no second seat), the flight is
+unknown, or it is full. Giving a seat back is the mirror image and only the holder can do it, so
+the count stays within 0..maximumSeating under retries and concurrency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import ClientError
+
+from booking.clients import store_error
+from booking.errors import FlightFull, FlightNotFound
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Flight:
+    """The parts of a flight the saga reads: its price and its seats."""
+
+    id: str
+    seat_capacity: int
+    maximum_seating: int
+    ticket_price: int
+    ticket_currency: str
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Flight:
+        return cls(
+            id=item["id"]["S"],
+            seat_capacity=int(item["seatCapacity"]["N"]),
+            maximum_seating=int(item["maximumSeating"]["N"]),
+            ticket_price=int(item["ticketPrice"]["N"]),
+            ticket_currency=item["ticketCurrency"]["S"],
+        )
+
+
+SeatOutcome = Literal["held", "released", "not_held"]
+
+
+class FlightRepository:
+    """Reads flights and moves one seat at a time for one booking."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self._table = table_name
+        self._client = client
+
+    def get(self, flight_id: str) -> Flight | None:
+        """A strongly consistent read: the price charged must be the price stored now."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": flight_id}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as error:
+            raise store_error(error) from None
+        return Flight.from_item(item) if item else None
+
+    def reserve_seat(self, flight_id: str, booking_id: str) -> SeatOutcome:
+        """Take one seat for the booking, or see that it already holds one."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": flight_id}},
+                UpdateExpression="SET seatCapacity = seatCapacity - :one ADD heldBy :booking_set",
+                ConditionExpression=(
+                    "attribute_exists(id) AND seatCapacity > :zero AND NOT contains(heldBy, :booking)"
+                ),
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":zero": {"N": "0"},
+                    ":booking": {"S": booking_id},
+                    ":booking_set": {"SS": [booking_id]},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise store_error(error) from None
+            before = error.response.get("Item")
+            if not before:
+                raise FlightNotFound(f"flight {flight_id} does not exist") from None
+            if booking_id in before.get("heldBy", {}).get("SS", []):
+                return "held"
+            raise FlightFull(f"flight {flight_id} has no free seat") from None
+        return "held"
+
+    def release_seat(self, flight_id: str, booking_id: str) -> SeatOutcome:
+        """Give back the seat this booking holds; a no-op when it holds none (or never did)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": flight_id}},
+                UpdateExpression="SET seatCapacity = seatCapacity + :one DELETE heldBy :booking_set",
+                ConditionExpression="contains(heldBy, :booking) AND seatCapacity < maximumSeating",
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":booking": {"S": booking_id},
+                    ":booking_set": {"SS": [booking_id]},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise store_error(error) from None
+            return "not_held"
+        return "released"

@@ -1,0 +1,47 @@
+"""Notify Booking: publish `confirmed` or `cancelled` on the booking topic, once per booking and status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from booking import notifications
+from booking.clients import sns
+from booking.models import Notification, parse_task_input
+from booking.observability import CORRELATION_ID_PATH, count, logger, metrics, tracer
+from booking.settings import require
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+TOPIC_ARN = require("BOOKING_TOPIC_ARN")
+publisher = sns()
+persistence = DynamoDBPersistenceLayer(table_name=require("IDEMPOTENCY_TABLE_NAME"))
+idempotency = IdempotencyConfig(event_key_jmespath='join(`"#"`, [bookingId, status])', expires_after_seconds=86400)
+
+
+@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)
+def publish_once(request: dict[str, Any]) -> dict[str, Any]:
+    """Keyed on the raw payload's booking id and status: the same event is published once."""
+    return notifications.publish(publisher, TOPIC_ARN, parse_task_input(request, Notification))
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notification = parse_task_input(event, Notification)
+    idempotency.register_lambda_context(context)
+    try:
+        result = publish_once(request=notification.model_dump(by_alias=True, mode="json"))
+    except Exception:
+        count("FailedNotification")
+        raise
+    count("SuccessfulNotification")
+    logger.info("booking event published", status=notification.status)
+    return result

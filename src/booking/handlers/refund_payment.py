@@ -1,0 +1,45 @@
+"""Refund Payment: give the money back, whatever the charge holds.
+
+A captured charge is refunded, an authorisation never captured is released, and a charge with
+nothing on it (declined, or capture never reached the Payment API) is a no-op: the compensation is
+safe whether or not Collect Payment ran, and nobody needs to know which.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from booking.errors import InvalidPaymentRequest
+from booking.models import RefundPaymentRequest, parse_task_input
+from booking.observability import CORRELATION_ID_PATH, count, logger, metrics, tracer
+from booking.payment import PaymentClient
+from booking.settings import optional_float, require
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+payments = PaymentClient(require("PAYMENT_API_URL"), optional_float("PAYMENT_API_TIMEOUT_SECONDS", 5.0))
+
+
+def refund_key(booking_id: str) -> str:
+    """One refund per booking: the key the Payment API deduplicates on."""
+    return f"booking-{booking_id}-refund"
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_task_input(event, RefundPaymentRequest)
+    try:
+        refund = payments.refund(charge_id=request.payment_token, idempotency_key=refund_key(request.booking_id))
+    except InvalidPaymentRequest:
+        count("InvalidPaymentRequest")
+        logger.exception("refund request rejected by the Payment API")
+        raise
+    except Exception:
+        count("FailedRefund")
+        raise
+    count("SuccessfulRefund")
+    logger.info("payment given back", outcome=refund.status, amount=refund.amount)
+    return refund.as_dict()
