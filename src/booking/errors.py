@@ -1,17 +1,56 @@
-"""Temporary stand-in; to be replaced by the lead's module."""
+"""Domain errors.
+
+Each class name is an error name the state machine matches in `Retry` and `Catch`: Lambda reports
+an unhandled exception with its class name as `errorType`, and Step Functions uses that as the
+error name. `tests/template/test_statemachine.py` keeps the two in step, so renaming a class here
+without touching `statemachine/process_booking.asl.yaml` fails the build.
+"""
+
+from __future__ import annotations
 
 
 class BookingError(Exception):
-    pass
+    """Base of every error the booking domain raises on purpose."""
+
+
+# Business rejections: an ordinary outcome for the customer, never retried, nobody paged.
+class FlightFull(BookingError):
+    """The flight has no free seat left for this booking."""
+
+
+class FlightNotFound(BookingError):
+    """The flight the booking names does not exist."""
 
 
 class PaymentDeclined(BookingError):
-    pass
+    """The Payment API refused to capture the pre-authorised charge."""
 
 
+# Transient: worth a retry with backoff.
 class PaymentUnavailable(BookingError):
-    pass
+    """The Payment API did not answer, or answered 429/5xx; a retry with the same key is safe."""
 
 
+class BookingStoreUnavailable(BookingError):
+    """DynamoDB still throttled or failed after the SDK's own retries."""
+
+
+# Defects or broken contracts: not retried, and they page someone.
 class InvalidPaymentRequest(BookingError):
-    pass
+    """The Payment API rejected the request itself (400/409/422): a bug, not a customer's fault."""
+
+
+class InvalidSagaInput(BookingError):
+    """A task was invoked with input that does not match its model."""
+
+
+class BookingStateConflict(BookingError):
+    """A status transition was asked for a booking that is in a state that forbids it."""
+
+
+class BookingNotFound(BookingError):
+    """A forward step needs the booking row and it is not there."""
+
+
+BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (FlightFull, FlightNotFound, PaymentDeclined)
+TRANSIENT_ERRORS: tuple[type[BookingError], ...] = (PaymentUnavailable, BookingStoreUnavailable)

@@ -17,7 +17,9 @@ def require(name: str) -> str:
     """Return the variable's value, or stop the cold start naming what template.yaml must set."""
     value = os.environ.get(name, "").strip()
     if not value:
-        raise MissingSetting(f"environment variable {name} is not set; template.yaml must give it to this function")
+        raise MissingSetting(
+            f"environment variable {name} is not set; template.yaml must give it to this function"
+        )
     return value
 
 

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 TOPIC_ARN = require("BOOKING_TOPIC_ARN")
 publisher = sns()
 persistence = DynamoDBPersistenceLayer(table_name=require("IDEMPOTENCY_TABLE_NAME"))
-idempotency = IdempotencyConfig(event_key_jmespath='join(`"#"`, [bookingId, status])', expires_after_seconds=86400)
+idempotency = IdempotencyConfig(
+    event_key_jmespath='join(`"#"`, [bookingId, status])', expires_after_seconds=86400
+)
 
 
 @idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)

@@ -32,7 +32,9 @@ def refund_key(booking_id: str) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_task_input(event, RefundPaymentRequest)
     try:
-        refund = payments.refund(charge_id=request.payment_token, idempotency_key=refund_key(request.booking_id))
+        refund = payments.refund(
+            charge_id=request.payment_token, idempotency_key=refund_key(request.booking_id)
+        )
     except InvalidPaymentRequest:
         count("InvalidPaymentRequest")
         logger.exception("refund request rejected by the Payment API")

@@ -1,0 +1,11 @@
+"""The booking service on one machine, with no AWS account, built from `template.yaml`.
+
+One module per emulated piece, so "where does X go offline?" has one answer:
+
+- `template`   reads template.yaml and resolves its intrinsic functions;
+- `lambdas`    runs the template's functions as local Python workers (Lambda `Invoke`);
+- `aws`        routes botocore requests: Lambda to `lambdas`, everything else to moto;
+- `deployer`   creates tables, topic, queue, parameters and the state machine on moto;
+- `payment_gateway`  the embedded Payment API with its ledger;
+- `stack`      puts them together: `with OfflineStack() as stack: ...`.
+"""

@@ -1,0 +1,244 @@
+"""Lambda offline: the template's functions run as local Python workers.
+
+A Lambda `Invoke` (from the state machine, a test or the AWS CLI) reaches `LambdaRuntime.invoke`,
+which answers in Lambda's wire shape: a handled result is HTTP 200 with the JSON result; an
+exception is HTTP 200 with `X-Amz-Function-Error: Unhandled` and `{"errorType", "errorMessage",
+"stackTrace"}`, so the state machine's `Retry`/`Catch` see the exception's class name as the error
+name, exactly as in AWS.
+
+Each function runs with the environment the template gives it. Powertools keeps per-process state
+(the logger's correlation id, the metric set it flushes), and Lambda gives every invocation a
+process of its own; offline, one process hosts every function, so invocations take turns through
+one lock. Steps of different executions still interleave at every call, which is what the
+concurrency tests need, while DynamoDB's atomicity is kept by `offline.aws`.
+
+Faults for tests (`inject`): `timeout_after_run` runs the handler, lets its writes happen, then
+reports `Sandbox.Timedout` as Lambda does when a function outlives its timeout: the retry after a
+lost answer that every step must survive. `error` fails the invocation with a named error without
+running the handler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["timeout_after_run", "error"]
+
+
+@dataclass(frozen=True)
+class LocalFunction:
+    """One `AWS::Serverless::Function` of the template, as the runtime needs it."""
+
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    environment: Mapping[str, str]
+    timeout_seconds: float = 3.0
+    memory_mb: int = 128
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def attribute(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What tests read back: which function ran, with what, and how it ended."""
+
+    function: str
+    payload: Any
+    error_type: str | None
+
+
+@dataclass(frozen=True)
+class InvokeResponse:
+    status: int
+    body: bytes
+    function_error: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "X-Amz-Executed-Version": "$LATEST"}
+        if self.function_error:
+            headers["X-Amz-Function-Error"] = self.function_error
+        return headers
+
+
+@dataclass
+class _Fault:
+    kind: FaultKind
+    remaining: int
+    error_type: str = "Lambda.ServiceException"
+    message: str = "injected fault"
+
+
+class UnknownFunction(LookupError):
+    """Lambda's ResourceNotFoundException: no function of that name in this stack."""
+
+
+class LambdaContext:
+    """The context object a Python handler receives from the Lambda runtime."""
+
+    def __init__(self, function: LocalFunction) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = function.memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        self.log_stream_name = f"offline/{self.aws_request_id}"
+        self._deadline = time.monotonic() + function.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class LambdaRuntime:
+    """The functions of one offline stack, invoked by name or ARN."""
+
+    functions: dict[str, LocalFunction] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
+    _faults: dict[str, list[_Fault]] = field(default_factory=dict)
+    _loaded: dict[str, tuple[Any, frozenset[tuple[str, str]]]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def register(self, function: LocalFunction) -> None:
+        self.functions[function.name] = function
+
+    def find(self, name_or_arn: str) -> LocalFunction:
+        """Accept what Lambda accepts: a name, a full ARN, or a logical id (a convenience offline)."""
+        name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        if name in self.functions:
+            return self.functions[name]
+        for function in self.functions.values():
+            if function.logical_id == name:
+                return function
+        raise UnknownFunction(f"Function not found: {name_or_arn}")
+
+    def inject(
+        self,
+        function: str,
+        kind: FaultKind,
+        times: int = 1,
+        error_type: str = "Lambda.ServiceException",
+        message: str = "injected fault",
+    ) -> None:
+        """Make the next `times` invocations of `function` fail the way `kind` says."""
+        target = self.find(function)
+        with self._lock:
+            self._faults.setdefault(target.name, []).append(_Fault(kind, times, error_type, message))
+
+    def calls(self, function: str) -> list[Invocation]:
+        name = self.find(function).name
+        return [call for call in self.invocations if call.function == name]
+
+    def invoke(self, name_or_arn: str, payload: bytes | str | None) -> InvokeResponse:
+        """Run the function once, as Lambda would for a RequestResponse invocation."""
+        function = self.find(name_or_arn)
+        raw = payload.decode() if isinstance(payload, bytes) else (payload or "{}")
+        try:
+            event = json.loads(raw or "{}")
+        except json.JSONDecodeError:
+            return _error_response("Runtime.UnmarshalError", "Could not parse request body into json")
+        with self._lock:
+            fault = self._take_fault(function.name)
+            if fault is not None and fault.kind == "error":
+                self.invocations.append(Invocation(function.name, event, fault.error_type))
+                return _error_response(fault.error_type, fault.message)
+            response, error_type = self._run(function, event)
+            if fault is not None and fault.kind == "timeout_after_run":
+                error_type = "Sandbox.Timedout"
+                response = _error_response(
+                    error_type, f"Task timed out after {function.timeout_seconds:.2f} seconds"
+                )
+            self.invocations.append(Invocation(function.name, event, error_type))
+            return response
+
+    def _take_fault(self, name: str) -> _Fault | None:
+        pending = self._faults.get(name)
+        if not pending:
+            return None
+        fault = pending[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            pending.pop(0)
+        return fault
+
+    def _run(self, function: LocalFunction, event: Any) -> tuple[InvokeResponse, str | None]:
+        with _environment(function):
+            try:
+                handler = self._handler(function)
+            except Exception as error:  # what Lambda reports when the module fails at its cold start
+                message = f"Unable to import module '{function.module}': {error}"
+                return _error_response("Runtime.ImportModuleError", message), "Runtime.ImportModuleError"
+            context = LambdaContext(function)
+            started = time.monotonic()
+            try:
+                result = handler(event, context)
+            except Exception as error:  # the Lambda runtime reports every exception the same way
+                return _error_response(type(error).__name__, str(error), error), type(error).__name__
+            if time.monotonic() - started > function.timeout_seconds:
+                message = f"Task timed out after {function.timeout_seconds:.2f} seconds"
+                return _error_response("Sandbox.Timedout", message), "Sandbox.Timedout"
+        return InvokeResponse(200, json.dumps(result, default=str).encode()), None
+
+    def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
+        """Import the handler module with the function's environment; a new environment is a cold start."""
+        snapshot = frozenset(function.environment.items())
+        loaded = self._loaded.get(function.module)
+        if loaded is None or loaded[1] != snapshot:
+            module = sys.modules.get(function.module)
+            module = (
+                importlib.reload(module) if module is not None else importlib.import_module(function.module)
+            )
+            self._loaded[function.module] = (module, snapshot)
+        return getattr(self._loaded[function.module][0], function.attribute)
+
+
+@contextmanager
+def _environment(function: LocalFunction) -> Iterator[None]:
+    """Give the function its own environment for the length of one invocation."""
+    extra = {
+        **function.environment,
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+    }
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _error_response(error_type: str, message: str, error: BaseException | None = None) -> InvokeResponse:
+    body: dict[str, Any] = {"errorType": error_type, "errorMessage": message}
+    if error is not None:
+        body["stackTrace"] = traceback.format_tb(error.__traceback__)
+    return InvokeResponse(200, json.dumps(body).encode(), function_error="Unhandled")
+
+
+def lambda_error_body(error: UnknownFunction) -> tuple[int, dict[str, str], bytes]:
+    """Lambda's own (service-side) error for an unknown function."""
+    body = json.dumps({"Type": "User", "Message": str(error)}).encode()
+    return 404, {"x-amzn-ErrorType": "ResourceNotFoundException", "Content-Type": "application/json"}, body

@@ -1,0 +1,238 @@
+"""The offline stack as one object: moto, the Payment API, the functions and the state machine.
+
+    with OfflineStack(fast_retries=True) as stack:
+        stack.put_flight("F1", seats=5, price=12000)
+        arn = stack.start_booking(booking_id, customer="alice", flight_id="F1", token="tok_visa")
+        stack.wait(arn)
+
+Tests build one per test (a fresh moto each time); the offline server keeps one alive. Events on
+the booking topic are captured by an SQS queue subscribed to it, as a real subscriber would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from offline import aws
+from offline.deployer import Deployment, deploy
+from offline.lambdas import LambdaRuntime
+from offline.payment_gateway import PaymentGateway
+from offline.template import REGION
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
+
+
+class OfflineStack:
+    """Everything the booking saga touches, on this machine."""
+
+    def __init__(
+        self,
+        *,
+        stage: str = "offline",
+        fast_retries: bool = False,
+        template: Path = TEMPLATE,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.stage = stage
+        self.fast_retries = fast_retries
+        self.template = template
+        self.extra_parameters = parameters or {}
+        self.gateway = PaymentGateway()
+        self.lambdas = LambdaRuntime()
+        self._mock = mock_aws(config=MOTO_CONFIG)
+        self.deployment: Deployment | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> OfflineStack:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object | TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for name, value in {"AWS_ACCESS_KEY_ID": "offline", "AWS_SECRET_ACCESS_KEY": "offline"}.items():
+            os.environ.setdefault(name, value)
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        payment_url = self.gateway.start()
+        aws.install()
+        self._mock.start()
+        aws.activate(self.lambdas)
+        self.deployment = deploy(
+            self.template,
+            self.lambdas,
+            stack_name=f"booking-{self.stage}",
+            parameters={"Stage": self.stage, "PaymentApiUrl": payment_url, **self.extra_parameters},
+            fast_retries=self.fast_retries,
+        )
+        self._events_queue = self.sqs.create_queue(QueueName=f"booking-{self.stage}-events-tap")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self._events_queue, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.sns.subscribe(
+            TopicArn=self.resource("BookingTopic"),
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+
+    def stop(self) -> None:
+        aws.activate(None)
+        self._mock.stop()
+        self.gateway.stop()
+
+    # ------------------------------------------------------------------ clients and names
+    @property
+    def dynamodb(self) -> Any:
+        return boto3.client("dynamodb", region_name=REGION)
+
+    @property
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+    @property
+    def sqs(self) -> Any:
+        return boto3.client("sqs", region_name=REGION)
+
+    @property
+    def sns(self) -> Any:
+        return boto3.client("sns", region_name=REGION)
+
+    def resource(self, logical_id: str) -> str:
+        """The physical id (table name, topic ARN, queue URL, state machine ARN…) of a template resource."""
+        assert self.deployment is not None, "the stack is not started"
+        return self.deployment[logical_id]
+
+    # ------------------------------------------------------------------ data
+    def put_flight(
+        self,
+        flight_id: str,
+        *,
+        seats: int,
+        maximum: int | None = None,
+        price: int = 10_000,
+        currency: str = "EUR",
+        departure: str = "2027-01-15T08:00:00Z",
+    ) -> None:
+        """A flight as the catalog would store it; `price` in minor units (cents)."""
+        self.dynamodb.put_item(
+            TableName=self.resource("FlightTable"),
+            Item={
+                "id": {"S": flight_id},
+                "seatCapacity": {"N": str(seats)},
+                "maximumSeating": {"N": str(maximum if maximum is not None else seats)},
+                "ticketPrice": {"N": str(price)},
+                "ticketCurrency": {"S": currency},
+                "departureDateTime": {"S": departure},
+                "departureDate": {"S": departure[:10]},
+                "departureAirportCode": {"S": "LGW"},
+                "arrivalAirportCode": {"S": "MAD"},
+                "flightNumber": {"S": f"SA{abs(hash(flight_id)) % 10000:04d}"},
+            },
+        )
+
+    def flight(self, flight_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.resource("FlightTable"), Key={"id": {"S": flight_id}}, ConsistentRead=True
+        ).get("Item")
+        return _plain_item(item) if item else None
+
+    def seats_left(self, flight_id: str) -> int:
+        flight = self.flight(flight_id)
+        assert flight is not None, f"flight {flight_id} does not exist"
+        return int(flight["seatCapacity"])
+
+    def booking(self, booking_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.resource("BookingTable"), Key={"id": {"S": booking_id}}, ConsistentRead=True
+        ).get("Item")
+        return _plain_item(item) if item else None
+
+    # ------------------------------------------------------------------ the saga
+    def saga_input(self, booking_id: str, *, customer: str, flight_id: str, token: str) -> dict[str, Any]:
+        """The execution input the processBooking resolver writes (DESIGN §2)."""
+        return {
+            "bookingId": booking_id,
+            "customer": customer,
+            "outboundFlightId": flight_id,
+            "paymentToken": token,
+            "createdAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+
+    def start_booking(self, booking_id: str, *, customer: str, flight_id: str, token: str) -> str:
+        """Start the saga with the booking id as the execution name, as the API does."""
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.resource("ProcessBooking"),
+                name=booking_id,
+                input=json.dumps(
+                    self.saga_input(booking_id, customer=customer, flight_id=flight_id, token=token)
+                ),
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll until the execution ends; return `describe_execution`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            description: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+            if description["status"] != "RUNNING":
+                return description
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution still running after {timeout}s: {execution_arn}")
+            time.sleep(0.02)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        """The names of the states the execution went through, in order (each is one transition)."""
+        return [
+            event["stateEnteredEventDetails"]["name"]
+            for event in self.history(execution_arn)
+            if "stateEnteredEventDetails" in event
+        ]
+
+    # ------------------------------------------------------------------ what subscribers and humans see
+    def dlq_messages(self) -> list[dict[str, Any]]:
+        """Every message in the Booking DLQ (read and deleted)."""
+        return self._drain(self.resource("BookingDLQ"))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event published on the booking topic since the last call."""
+        return self._drain(self._events_queue)
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    return {key: deserializer.deserialize(value) for key, value in item.items()}
