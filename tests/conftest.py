@@ -1,0 +1,52 @@
+"""One fixture builds the offline stack for every test that needs it (DESIGN §4)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from offline.stack import OfflineStack
+
+
+@pytest.fixture
+def stack() -> Iterator[OfflineStack]:
+    """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries."""
+    with OfflineStack(fast_retries=True) as offline:
+        yield offline
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one booking ended, as every party sees it."""
+
+    booking_id: str
+    arn: str
+    execution: dict[str, Any]
+    booking: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return str(self.execution["status"])
+
+    @property
+    def error(self) -> str | None:
+        return self.execution.get("error")
+
+
+def book(
+    stack: OfflineStack, *, flight_id: str = "F1", token: str = "tok_visa", customer: str = "alice"
+) -> Outcome:
+    """Start the saga for a new booking and wait for it to end."""
+    booking_id = str(uuid.uuid4())
+    arn = stack.start_booking(booking_id, customer=customer, flight_id=flight_id, token=token)
+    execution = stack.wait(arn)
+    return Outcome(booking_id, arn, execution, stack.booking(booking_id))
+
+
+def unique_token(prefix: str = "tok_visa") -> str:
+    """Each booking its own pre-authorised charge, as in production."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,164 @@
+"""What is not a business rejection: compensated, and a DLQ message for a human where DESIGN §2 says."""
+
+from __future__ import annotations
+
+import json
+
+from offline.stack import OfflineStack
+from tests.conftest import book, unique_token
+
+
+def _assert_undone(stack: OfflineStack, token: str, seats: int, flight_id: str = "F1") -> None:
+    assert stack.seats_left(flight_id) == seats
+    assert stack.flight(flight_id).get("heldBy", set()) == set()  # type: ignore[union-attr]
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert charge.amount_captured == charge.amount_refunded  # no money kept
+
+
+def test_reserve_booking_failure_gives_the_seat_back_and_pages(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    token = unique_token()
+    stack.lambdas.inject("ReserveBookingFunction", "error", times=10, error_type="BookingStateConflict")
+
+    outcome = book(stack, token=token)
+
+    assert (outcome.status, outcome.error) == ("FAILED", "BookingStateConflict")
+    assert outcome.booking is None
+    _assert_undone(stack, token, seats=3)
+    assert stack.gateway.ledger(token).status == "released"  # type: ignore[union-attr]
+    [event] = stack.events()
+    assert (event["status"], event["reason"]) == ("cancelled", "BookingStateConflict")
+    [message] = stack.dlq_messages()
+    assert message["kind"] == "BookingFailed"
+    assert message["bookingId"] == outcome.booking_id
+    assert message["error"]["Error"] == "BookingStateConflict"
+    assert message["compensations"] == {
+        "refundPayment": {"status": "released", "amount": 0, "currency": None},
+        "cancelBooking": {"status": "absent"},
+        "releaseFlightSeat": {"status": "released"},
+        "notifyBookingFailed": {"status": "published"},
+    }
+    assert message["notUndone"] == []
+
+
+def test_confirm_failure_after_capture_refunds_the_money(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3, price=9_900)
+    token = unique_token()
+    stack.lambdas.inject("ConfirmBookingFunction", "error", times=10, error_type="BookingNotFound")
+
+    outcome = book(stack, token=token)
+
+    assert (outcome.status, outcome.error) == ("FAILED", "BookingNotFound")
+    assert outcome.booking is not None
+    assert outcome.booking["status"] == "CANCELLED"
+    _assert_undone(stack, token, seats=3)
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.captures, charge.refunds, charge.amount_refunded) == ("refunded", 1, 1, 9_900)
+    [event] = stack.events()
+    assert (event["status"], event["amount"], event["refund"]) == ("cancelled", 9_900, "refunded")
+    [message] = stack.dlq_messages()
+    assert message["compensations"]["refundPayment"] == {"status": "refunded", "amount": 9_900, "currency": "EUR"}
+    assert message["notUndone"] == []
+
+
+def test_payment_api_down_twice_then_up_confirms_with_one_capture(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    token = unique_token("tok_processingError")
+
+    outcome = book(stack, token=token)
+
+    assert outcome.status == "SUCCEEDED"
+    assert outcome.booking is not None
+    assert outcome.booking["status"] == "CONFIRMED"
+    assert stack.seats_left("F1") == 2
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.captures) == ("captured", 1)
+    assert len(stack.lambdas.calls("CollectPaymentFunction")) == 3
+    assert [event["status"] for event in stack.events()] == ["confirmed"]
+    assert stack.dlq_messages() == []
+
+
+def test_payment_api_down_for_good_cancels_gives_the_seat_back_and_pages(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    token = unique_token()
+    stack.gateway.set_outage(True)
+
+    outcome = book(stack, token=token)
+
+    assert (outcome.status, outcome.error) == ("FAILED", "PaymentUnavailable")
+    assert outcome.booking is not None
+    assert outcome.booking["status"] == "CANCELLED"
+    assert stack.seats_left("F1") == 3
+    assert len(stack.lambdas.calls("CollectPaymentFunction")) == 5  # first try + 4 retries
+    assert stack.gateway.ledger(token) is None  # the Payment API never took anything
+    [message] = stack.dlq_messages()
+    assert message["error"]["Error"] == "PaymentUnavailable"
+    # The refund could not reach the Payment API either: the authorisation is still held.
+    assert message["compensations"]["refundPayment"]["Error"] == "PaymentUnavailable"
+    assert message["notUndone"] == ["refundPayment"]
+    assert message["compensations"]["cancelBooking"] == {"status": "cancelled"}
+    assert message["compensations"]["releaseFlightSeat"] == {"status": "released"}
+
+
+def test_failed_confirmation_notice_keeps_the_booking_paid_and_confirmed(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3, price=5_000)
+    token = unique_token()
+    stack.lambdas.inject("NotifyBookingFunction", "error", times=10, error_type="Lambda.ServiceException")
+
+    outcome = book(stack, token=token)
+
+    assert outcome.status == "SUCCEEDED"
+    assert outcome.booking is not None
+    assert outcome.booking["status"] == "CONFIRMED"
+    assert json.loads(outcome.execution["output"])["status"] == "CONFIRMED"
+    assert stack.seats_left("F1") == 2
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.captures, charge.refunds) == ("captured", 1, 0)
+    assert stack.events() == []
+    [message] = stack.dlq_messages()
+    assert message["kind"] == "NotificationMissing"
+    assert message["notDone"] == ["notifyBookingConfirmed"]
+    assert message["booking"] == {
+        "status": "CONFIRMED",
+        "bookingReference": outcome.booking["bookingReference"],
+    }
+    assert (message["payment"]["amount"], message["payment"]["status"]) == (5_000, "captured")
+
+
+def test_a_failing_compensation_does_not_stop_the_others(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    token = unique_token("tok_chargeDeclined")
+    stack.lambdas.inject("CancelBookingFunction", "error", times=10, error_type="Lambda.ServiceException")
+
+    outcome = book(stack, token=token)
+
+    assert (outcome.status, outcome.error) == ("FAILED", "PaymentDeclined")
+    assert outcome.booking is not None
+    assert outcome.booking["status"] == "UNCONFIRMED"  # the one thing not undone
+    assert stack.seats_left("F1") == 3  # the compensation after it still ran
+    [event] = stack.events()  # and so did the one after that
+    assert event["status"] == "cancelled"
+    [message] = stack.dlq_messages()  # a rejection that could not be fully undone pages
+    assert message["notUndone"] == ["cancelBooking"]
+    assert message["compensations"]["cancelBooking"]["Error"] == "Lambda.ServiceException"
+    assert message["compensations"]["releaseFlightSeat"] == {"status": "released"}
+
+
+def test_no_payment_token_in_events_dlq_or_execution_result(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=2)
+    confirmed_token = unique_token()
+    failed_token = unique_token()
+    book(stack, token=confirmed_token)
+    stack.gateway.set_outage(True)
+    failed = book(stack, token=failed_token)
+
+    result = {key: failed.execution.get(key) for key in ("output", "error", "cause")}
+    seen = json.dumps(stack.events()) + json.dumps(stack.dlq_messages()) + json.dumps(result)
+
+    assert failed.error == "PaymentUnavailable"
+    assert confirmed_token not in seen
+    assert failed_token not in seen
