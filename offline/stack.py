@@ -87,7 +87,11 @@ class OfflineStack:
             Attributes={"RawMessageDelivery": "true"},
         )
 
-    def stop(self) -> None:
+    def stop(self, drain_seconds: float = 30.0) -> None:
+        """Let running executions end first: a saga thread left running would carry on in the next
+        stack's moto (same names, fresh state) and write there."""
+        if self.deployment is not None:
+            self.drain(drain_seconds)
         aws.activate(None)
         self._mock.stop()
         self.gateway.stop()
@@ -192,6 +196,22 @@ class OfflineStack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"execution still running after {timeout}s: {execution_arn}")
             time.sleep(0.02)
+
+    def drain(self, timeout: float) -> None:
+        """Wait for every running execution of the stack's state machines; stop what outlives `timeout`."""
+        assert self.deployment is not None
+        deadline = time.monotonic() + timeout
+        for logical_id in self.deployment.state_machine_definitions:
+            running = self.sfn.list_executions(
+                stateMachineArn=self.resource(logical_id), statusFilter="RUNNING"
+            )["executions"]
+            for execution in running:
+                try:
+                    self.wait(execution["executionArn"], timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    self.sfn.stop_execution(
+                        executionArn=execution["executionArn"], error="OfflineStackStopped"
+                    )
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

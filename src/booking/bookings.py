@@ -7,6 +7,7 @@ the condition that failed and returns the same result instead of an error.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from booking.clients import store_error
-from booking.errors import BookingNotFound, BookingStateConflict, BookingStoreUnavailable
+from booking.errors import (
+    BookingNotFound,
+    BookingStateConflict,
+    BookingStoreUnavailable,
+    PaymentTokenInUse,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,7 +40,14 @@ REFERENCE_ITEM_PREFIX = "reference#"
 the same transaction as the confirmation, so two bookings can never share a reference. These
 items carry no `customer`, so they never appear in the `ByCustomerStatus` index."""
 
+CHARGE_CLAIM_PREFIX = "charge#"
+
 _MAX_REFERENCE_ATTEMPTS = 5
+
+
+def charge_claim_id(payment_token: str) -> str:
+    """The claim's key: a digest, so the table's keys and any log of them never show the token."""
+    return CHARGE_CLAIM_PREFIX + hashlib.sha256(payment_token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,12 @@ class BookingRepository:
         return BookingRecord.from_item(item) if item else None
 
     def reserve(self, booking: NewBooking) -> BookingRecord:
-        """Put the booking as UNCONFIRMED, or find the same booking already put."""
+        """Put the booking as UNCONFIRMED and claim its charge, or find the same booking already put.
+
+        The claim item (`charge#<sha256 of the token>`) makes a pre-authorised charge belong to one
+        booking: a second booking on the same charge is refused here, and Refund Payment gives back
+        only a charge its own booking claimed, never another booking's money.
+        """
         now = _now()
         item = {
             "id": {"S": booking.booking_id},
@@ -99,26 +117,57 @@ class BookingRepository:
             "createdAt": {"S": booking.created_at.isoformat().replace("+00:00", "Z")},
             "updatedAt": {"S": now},
         }
+        claim = {"id": {"S": charge_claim_id(booking.payment_token)}, "bookingId": {"S": booking.booking_id}}
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": item,
+                            "ConditionExpression": "attribute_not_exists(id)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": claim,
+                            "ConditionExpression": "attribute_not_exists(id) OR bookingId = :me",
+                            "ExpressionAttributeValues": {":me": {"S": booking.booking_id}},
+                        }
+                    },
+                ]
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise store_error(error) from None
-            existing = BookingRecord.from_item(error.response["Item"])
-            if (existing.customer, existing.outbound_flight_id) != (
-                booking.customer,
-                booking.outbound_flight_id,
-            ):
-                raise BookingStateConflict(
-                    f"booking {booking.booking_id} already exists for another customer or flight"
-                ) from None
-            return existing
+            reasons = [reason.get("Code") for reason in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return self._same_booking(booking)
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise PaymentTokenInUse("the payment token already pays for another booking") from None
+            raise BookingStoreUnavailable(f"DynamoDB transaction cancelled: {reasons}") from None
         return BookingRecord.from_item(item)
+
+    def _same_booking(self, booking: NewBooking) -> BookingRecord:
+        existing = self.get(booking.booking_id)
+        if existing is None:  # the row was there a moment ago: only a manual delete explains this
+            raise BookingStateConflict(f"booking {booking.booking_id} vanished while being reserved")
+        if (existing.customer, existing.outbound_flight_id) != (booking.customer, booking.outbound_flight_id):
+            raise BookingStateConflict(
+                f"booking {booking.booking_id} already exists for another customer or flight"
+            )
+        return existing
+
+    def charge_owner(self, payment_token: str) -> str | None:
+        """The booking that claimed this charge, if any."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": charge_claim_id(payment_token)}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as error:
+            raise store_error(error) from None
+        return item["bookingId"]["S"] if item else None
 
     def confirm(self, booking_id: str) -> BookingRecord:
         """UNCONFIRMED → CONFIRMED with a reference no other booking has; a rerun returns it again."""

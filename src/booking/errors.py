@@ -26,6 +26,10 @@ class PaymentDeclined(BookingError):
     """The Payment API refused to capture the pre-authorised charge."""
 
 
+class PaymentTokenInUse(BookingError):
+    """The pre-authorised charge already pays for another booking: one charge, one booking."""
+
+
 # Transient: worth a retry with backoff.
 class PaymentUnavailable(BookingError):
     """The Payment API did not answer, or answered 429/5xx; a retry with the same key is safe."""
@@ -52,5 +56,10 @@ class BookingNotFound(BookingError):
     """A forward step needs the booking row and it is not there."""
 
 
-BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (FlightFull, FlightNotFound, PaymentDeclined)
+BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (
+    FlightFull,
+    FlightNotFound,
+    PaymentDeclined,
+    PaymentTokenInUse,
+)
 TRANSIENT_ERRORS: tuple[type[BookingError], ...] = (PaymentUnavailable, BookingStoreUnavailable)

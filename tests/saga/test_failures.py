@@ -55,11 +55,20 @@ def test_confirm_failure_after_capture_refunds_the_money(stack: OfflineStack) ->
     _assert_undone(stack, token, seats=3)
     charge = stack.gateway.ledger(token)
     assert charge is not None
-    assert (charge.status, charge.captures, charge.refunds, charge.amount_refunded) == ("refunded", 1, 1, 9_900)
+    assert (charge.status, charge.captures, charge.refunds, charge.amount_refunded) == (
+        "refunded",
+        1,
+        1,
+        9_900,
+    )
     [event] = stack.events()
     assert (event["status"], event["amount"], event["refund"]) == ("cancelled", 9_900, "refunded")
     [message] = stack.dlq_messages()
-    assert message["compensations"]["refundPayment"] == {"status": "refunded", "amount": 9_900, "currency": "EUR"}
+    assert message["compensations"]["refundPayment"] == {
+        "status": "refunded",
+        "amount": 9_900,
+        "currency": "EUR",
+    }
     assert message["notUndone"] == []
 
 

@@ -2,13 +2,16 @@
 
 A captured charge is refunded, an authorisation never captured is released, and a charge with
 nothing on it (declined, or capture never reached the Payment API) is a no-op: the compensation is
-safe whether or not Collect Payment ran, and nobody needs to know which.
+safe whether or not Collect Payment ran, and nobody needs to know which. A charge claimed by
+another booking (see `BookingRepository.reserve`) is never touched: it is that booking's money.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from booking.bookings import BookingRepository
+from booking.clients import dynamodb
 from booking.errors import InvalidPaymentRequest
 from booking.models import RefundPaymentRequest, parse_task_input
 from booking.observability import CORRELATION_ID_PATH, count, logger, metrics, tracer
@@ -18,6 +21,7 @@ from booking.settings import optional_float, require
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+bookings = BookingRepository(require("BOOKING_TABLE_NAME"), dynamodb())
 payments = PaymentClient(require("PAYMENT_API_URL"), optional_float("PAYMENT_API_TIMEOUT_SECONDS", 5.0))
 
 
@@ -31,6 +35,10 @@ def refund_key(booking_id: str) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_task_input(event, RefundPaymentRequest)
+    owner = bookings.charge_owner(request.payment_token)
+    if owner not in (None, request.booking_id):
+        logger.warning("charge belongs to another booking; nothing to give back", owner=owner)
+        return {"status": "not_this_booking", "amount": 0, "currency": None}
     try:
         refund = payments.refund(
             charge_id=request.payment_token, idempotency_key=refund_key(request.booking_id)
