@@ -6,11 +6,16 @@ exception is HTTP 200 with `X-Amz-Function-Error: Unhandled` and `{"errorType", 
 "stackTrace"}`, so the state machine's `Retry`/`Catch` see the exception's class name as the error
 name, exactly as in AWS.
 
-Each function runs with the environment the template gives it. Powertools keeps per-process state
-(the logger's correlation id, the metric set it flushes), and Lambda gives every invocation a
-process of its own; offline, one process hosts every function, so invocations take turns through
-one lock. Steps of different executions still interleave at every call, which is what the
-concurrency tests need, while DynamoDB's atomicity is kept by `offline.aws`.
+One process hosts every function, so two compromises keep it honest:
+
+- Environment: each function's template environment is put into the process environment when it
+  is registered, before anything runs (changing `os.environ` while moto's and botocore's threads
+  read it is not thread-safe). Two functions that give one variable different values are refused,
+  and `tests/template` checks that every handler reads only the variables its own function gets.
+- Powertools keeps per-process state (the logger's correlation id, the metric set it flushes), and
+  Lambda gives every invocation a process of its own; offline, invocations take turns through one
+  lock. Steps of different executions still interleave at every call, which is what the
+  concurrency tests need, while DynamoDB's atomicity is kept by `offline.aws`.
 
 Faults for tests (`inject`): `timeout_after_run` runs the handler, lets its writes happen, then
 reports `Sandbox.Timedout` as Lambda does when a function outlives its timeout: the retry after a
@@ -28,8 +33,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -119,7 +123,20 @@ class LambdaRuntime:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def register(self, function: LocalFunction) -> None:
+        """Add a function and its environment; refuse one that contradicts another's environment."""
+        for other in self.functions.values():
+            clashes = {
+                name
+                for name, value in function.environment.items()
+                if other.environment.get(name, value) != value and other.name != function.name
+            }
+            if clashes:
+                raise ValueError(
+                    f"{function.logical_id} and {other.logical_id} give {sorted(clashes)} different values; "
+                    "one offline process cannot host both"
+                )
         self.functions[function.name] = function
+        os.environ.update(function.environment)
 
     def find(self, name_or_arn: str) -> LocalFunction:
         """Accept what Lambda accepts: a name, a full ARN, or a logical id (a convenience offline)."""
@@ -181,21 +198,20 @@ class LambdaRuntime:
         return fault
 
     def _run(self, function: LocalFunction, event: Any) -> tuple[InvokeResponse, str | None]:
-        with _environment(function):
-            try:
-                handler = self._handler(function)
-            except Exception as error:  # what Lambda reports when the module fails at its cold start
-                message = f"Unable to import module '{function.module}': {error}"
-                return _error_response("Runtime.ImportModuleError", message), "Runtime.ImportModuleError"
-            context = LambdaContext(function)
-            started = time.monotonic()
-            try:
-                result = handler(event, context)
-            except Exception as error:  # the Lambda runtime reports every exception the same way
-                return _error_response(type(error).__name__, str(error), error), type(error).__name__
-            if time.monotonic() - started > function.timeout_seconds:
-                message = f"Task timed out after {function.timeout_seconds:.2f} seconds"
-                return _error_response("Sandbox.Timedout", message), "Sandbox.Timedout"
+        try:
+            handler = self._handler(function)
+        except Exception as error:  # what Lambda reports when the module fails at its cold start
+            message = f"Unable to import module '{function.module}': {error}"
+            return _error_response("Runtime.ImportModuleError", message), "Runtime.ImportModuleError"
+        context = LambdaContext(function)
+        started = time.monotonic()
+        try:
+            result = handler(event, context)
+        except Exception as error:  # the Lambda runtime reports every exception the same way
+            return _error_response(type(error).__name__, str(error), error), type(error).__name__
+        if time.monotonic() - started > function.timeout_seconds:
+            message = f"Task timed out after {function.timeout_seconds:.2f} seconds"
+            return _error_response("Sandbox.Timedout", message), "Sandbox.Timedout"
         return InvokeResponse(200, json.dumps(result, default=str).encode()), None
 
     def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
@@ -209,26 +225,6 @@ class LambdaRuntime:
             )
             self._loaded[function.module] = (module, snapshot)
         return getattr(self._loaded[function.module][0], function.attribute)
-
-
-@contextmanager
-def _environment(function: LocalFunction) -> Iterator[None]:
-    """Give the function its own environment for the length of one invocation."""
-    extra = {
-        **function.environment,
-        "AWS_LAMBDA_FUNCTION_NAME": function.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-    }
-    saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _error_response(error_type: str, message: str, error: BaseException | None = None) -> InvokeResponse:

@@ -252,9 +252,9 @@ def _settings_read(module: str, seen: set[str] | None = None) -> set[str]:
             and node.func.id in SETTINGS_READERS
         ):
             argument = node.args[0] if node.args else None
-            assert isinstance(argument, ast.Constant) and isinstance(argument.value, str), (
-                f"{module}:{node.lineno}: {node.func.id}() must name its variable with a literal"
-            )
+            where = f"{module}:{node.lineno}: {node.func.id}() must name its variable with a literal"
+            assert isinstance(argument, ast.Constant), where
+            assert isinstance(argument.value, str), where
             names.add(argument.value)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "booking":
             for alias in node.names:

@@ -1,0 +1,607 @@
+"""statemachine/process_booking.asl.yaml, checked against the template and the code it drives.
+
+The saga's safety lives in its Retry and Catch rules: retry only what a retry can fix, never a
+customer's rejection; let every forward failure run every compensation; let no compensation's
+failure stop the others; page a human for anything not fully undone; and keep the payment token
+out of messages, events and outputs. Step Functions validates none of that, and the offline saga
+tests only see the paths they drive, so these checks read the whole definition.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from booking import errors
+from offline import template as cfn
+
+DESIGN_STATES = (
+    "Reserve Flight",
+    "Reserve Booking",
+    "Collect Payment",
+    "Confirm Booking",
+    "Notify Booking Confirmed",
+    "Refund Payment",
+    "Cancel Booking",
+    "Release Flight Seat",
+    "Notify Booking Failed",
+    "Booking DLQ",
+)
+FORWARD = ("Reserve Flight", "Reserve Booking", "Collect Payment", "Confirm Booking")
+CONFIRMED_PATH = (*FORWARD, "Notify Booking Confirmed")
+COMPENSATIONS = ("Refund Payment", "Cancel Booking", "Release Flight Seat", "Notify Booking Failed")
+FIRST_COMPENSATION = COMPENSATIONS[0]
+NOTIFICATIONS = ("Notify Booking Confirmed", "Notify Booking Failed")
+TOKEN_READERS = frozenset({"Reserve Booking", "Collect Payment", "Refund Payment"})
+"""The steps that store, capture or refund the charge: the only ones that may see the token."""
+
+TASK_FUNCTIONS = {
+    "Reserve Flight": "ReserveFlightFunction",
+    "Reserve Booking": "ReserveBookingFunction",
+    "Collect Payment": "CollectPaymentFunction",
+    "Confirm Booking": "ConfirmBookingFunction",
+    "Notify Booking Confirmed": "NotifyBookingFunction",
+    "Refund Payment": "RefundPaymentFunction",
+    "Cancel Booking": "CancelBookingFunction",
+    "Release Flight Seat": "ReleaseFlightFunction",
+    "Notify Booking Failed": "NotifyBookingFunction",
+}
+
+SERVICE_RETRYABLE = frozenset(
+    {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+        "Sandbox.Timedout",
+        "States.Timeout",
+        "SQS.SdkClientException",
+        "SQS.AmazonSQSException",
+    }
+)
+"""Failures of the services around the code, which a retry may fix."""
+SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "SQS.")
+NEVER_RETRIED = frozenset(
+    {"States.ALL", "InvalidSagaInput", "InvalidPaymentRequest"}
+    | {error.__name__ for error in errors.BUSINESS_REJECTIONS}
+)
+"""A rejection or a defect: a retry repeats it, and on a payment it would charge the customer again."""
+
+SQS_SEND = "arn:aws:states:::sqs:sendMessage"
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def _names(error_classes: tuple[type[errors.BookingError], ...]) -> set[str]:
+    return {error.__name__ for error in error_classes}
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every string of a definition fragment, keys included, comments left out."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Comment":
+                continue
+            yield str(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def _states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every state by name, those inside Parallel branches and Map iterators included."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, state in definition["States"].items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_states(branch))
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state:
+                found.update(_states(state[key]))
+    return found
+
+
+def _tasks(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: state for name, state in _states(definition).items() if state["Type"] == "Task"}
+
+
+def _retriers(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in _states(definition).items():
+        for retrier in state.get("Retry", []):
+            yield name, retrier
+
+
+def _catch_all(state: dict[str, Any]) -> dict[str, Any] | None:
+    return next((c for c in state.get("Catch", []) if "States.ALL" in c["ErrorEquals"]), None)
+
+
+def _choice_errors(rule: dict[str, Any]) -> set[str]:
+    """Error names a Choice rule compares `$.error.Error` with, through And, Or and Not."""
+    names = set()
+    if rule.get("Variable") == "$.error.Error" and "StringEquals" in rule:
+        names.add(rule["StringEquals"])
+    for nested in [*rule.get("And", []), *rule.get("Or", []), *([rule["Not"]] if "Not" in rule else [])]:
+        names |= _choice_errors(nested)
+    return names
+
+
+def _routes_to(definition: dict[str, Any], target: str) -> list[tuple[str, int, dict[str, Any]]]:
+    """(Choice state, rule position, rule) of every Choice rule whose Next is `target`."""
+    return [
+        (name, position, rule)
+        for name, state in _states(definition).items()
+        if state["Type"] == "Choice"
+        for position, rule in enumerate(state["Choices"])
+        if rule["Next"] == target
+    ]
+
+
+# ---------------------------------------------------------------------------------------- substitutions
+
+
+@pytest.fixture
+def substitutions(state_machine: dict[str, Any], dummy_resolver: cfn.Resolver) -> dict[str, Any]:
+    """DefinitionSubstitutions as Step Functions receives them, with made-up physical ids."""
+    resolved: dict[str, Any] = dummy_resolver.resolve(state_machine["DefinitionSubstitutions"])
+    return resolved
+
+
+@pytest.fixture
+def deployed(asl_text: str, substitutions: dict[str, Any]) -> dict[str, Any]:
+    """The definition as deployed: placeholders replaced, then parsed."""
+    definition: dict[str, Any] = yaml.safe_load(cfn.substitute_definition(asl_text, substitutions))
+    return definition
+
+
+def test_every_placeholder_has_a_substitution_and_every_substitution_is_used(
+    asl: dict[str, Any], state_machine: dict[str, Any]
+) -> None:
+    used = {name for text in _strings(asl) for name in PLACEHOLDER.findall(text)}
+    provided = set(state_machine["DefinitionSubstitutions"])
+
+    assert sorted(used - provided) == [], "placeholders DefinitionSubstitutions does not define"
+    assert sorted(provided - used) == [], "DefinitionSubstitutions the definition never uses"
+
+
+def test_deployed_definition_has_no_placeholder_left(deployed: dict[str, Any]) -> None:
+    assert [text for text in _strings(deployed) if PLACEHOLDER.search(text)] == []
+
+
+def test_each_task_invokes_the_function_that_implements_it(
+    deployed: dict[str, Any], dummy_resolver: cfn.Resolver
+) -> None:
+    invoked = {
+        name: state["Parameters"].get("FunctionName")
+        for name, state in _tasks(deployed).items()
+        if state["Resource"] == "arn:aws:states:::lambda:invoke"
+    }
+    expected = {name: dummy_resolver.attributes[function]["Arn"] for name, function in TASK_FUNCTIONS.items()}
+
+    assert invoked == expected
+
+
+def test_every_message_goes_to_the_booking_dlq(
+    deployed: dict[str, Any], dummy_resolver: cfn.Resolver
+) -> None:
+    queues = {
+        name: state["Parameters"].get("QueueUrl")
+        for name, state in _tasks(deployed).items()
+        if state["Resource"].startswith("arn:aws:states:::sqs:")
+    }
+
+    assert queues
+    assert set(queues.values()) == {dummy_resolver.refs["BookingDLQ"]}
+
+
+def test_lambda_tasks_wait_longer_than_their_function_may_run(
+    asl: dict[str, Any], template: dict[str, Any]
+) -> None:
+    # A task timeout shorter than the function's would retry (States.Timeout) an invocation that
+    # is still running: two captures racing on the same Idempotency-Key, two seats taken...
+    default = template["Globals"]["Function"]["Timeout"]
+    too_short = {
+        name: (state.get("TimeoutSeconds"), timeout)
+        for name, function in TASK_FUNCTIONS.items()
+        for state in [_states(asl)[name]]
+        for timeout in [template["Resources"][function]["Properties"].get("Timeout", default)]
+        if not state.get("TimeoutSeconds", 0) > timeout
+    }
+
+    assert too_short == {}
+
+
+# ---------------------------------------------------------------------------------------- states, timeouts
+
+
+def test_definition_has_every_state_of_the_design(asl: dict[str, Any]) -> None:
+    assert sorted(set(DESIGN_STATES) - set(_states(asl))) == []
+
+
+def test_the_saga_and_every_task_have_a_timeout(asl: dict[str, Any]) -> None:
+    assert isinstance(asl.get("TimeoutSeconds"), int)
+    assert asl["TimeoutSeconds"] > 0
+    assert sorted(name for name, state in _tasks(asl).items() if not state.get("TimeoutSeconds")) == []
+
+
+# ---------------------------------------------------------------------------------------- retries
+
+
+def test_retries_never_repeat_a_rejection_or_a_defect(asl: dict[str, Any]) -> None:
+    assert not NEVER_RETRIED & _names(errors.TRANSIENT_ERRORS)
+
+    retried = [
+        (name, error) for name, r in _retriers(asl) for error in r["ErrorEquals"] if error in NEVER_RETRIED
+    ]
+
+    assert retried == []
+
+
+def test_retries_match_only_errors_a_retry_can_fix(asl: dict[str, Any]) -> None:
+    allowed = SERVICE_RETRYABLE | _names(errors.TRANSIENT_ERRORS)
+
+    unexpected = [
+        (name, error)
+        for name, retrier in _retriers(asl)
+        for error in retrier["ErrorEquals"]
+        if error not in allowed
+    ]
+
+    assert unexpected == []
+
+
+def test_every_retrier_backs_off_with_full_jitter(asl: dict[str, Any]) -> None:
+    retriers = list(_retriers(asl))
+    assert retriers
+
+    # Defaults from the Amazon States Language: JitterStrategy NONE, BackoffRate 2.0, MaxAttempts 3.
+    settings = {
+        (name, tuple(retrier["ErrorEquals"])): (
+            retrier.get("JitterStrategy", "NONE"),
+            retrier.get("BackoffRate", 2.0) >= 1,
+            retrier.get("MaxAttempts", 3) >= 1,
+        )
+        for name, retrier in retriers
+    }
+
+    assert settings == dict.fromkeys(settings, ("FULL", True, True))
+
+
+def test_every_transient_error_is_retried_somewhere(asl: dict[str, Any]) -> None:
+    retried = {error for _, retrier in _retriers(asl) for error in retrier["ErrorEquals"]}
+
+    assert sorted(_names(errors.TRANSIENT_ERRORS) - retried) == []
+
+
+# ---------------------------------------------------------------------------------------- error names
+
+
+def test_every_custom_error_name_is_a_class_of_booking_errors(asl: dict[str, Any]) -> None:
+    matched = set()
+    for state in _states(asl).values():
+        for rule in [*state.get("Retry", []), *state.get("Catch", [])]:
+            matched |= set(rule["ErrorEquals"])
+        for rule in state.get("Choices", []):
+            matched |= _choice_errors(rule)
+    classes = {
+        name
+        for name, value in vars(errors).items()
+        if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == errors.__name__
+    }
+
+    custom = {name for name in matched if not name.startswith(SERVICE_PREFIXES)}
+
+    assert custom, "the definition matches the domain's own errors"
+    assert sorted(custom - classes) == []
+
+
+def test_business_rejections_and_nothing_else_end_in_booking_rejected(asl: dict[str, Any]) -> None:
+    routes = _routes_to(asl, "Booking Rejected")
+    assert routes, "a Choice routes business rejections to Booking Rejected"
+
+    rejected = set().union(*(_choice_errors(rule) for _, _, rule in routes))
+
+    assert sorted(rejected) == sorted(_names(errors.BUSINESS_REJECTIONS))
+    choices = {choice for choice, _, _ in routes}
+    assert all(_states(asl)[choice].get("Default") != "Booking Rejected" for choice in choices)
+
+
+# ---------------------------------------------------------------------------------------- the saga's shape
+
+
+def _through_passes(states: dict[str, dict[str, Any]], name: str) -> str:
+    """The first state that is not a Pass, starting at `name`: Pass states only reshape the data."""
+    seen = set()
+    while states[name]["Type"] == "Pass" and name not in seen:
+        seen.add(name)
+        name = states[name]["Next"]
+    return name
+
+
+@pytest.mark.parametrize("name", FORWARD)
+def test_forward_step_failure_enters_the_compensations_at_refund_payment(
+    name: str, asl: dict[str, Any]
+) -> None:
+    states = _states(asl)
+    catch_all = _catch_all(states[name])
+
+    assert catch_all is not None, f"{name} catches States.ALL"
+    entries = [_through_passes(states, catcher["Next"]) for catcher in states[name]["Catch"]]
+    assert entries == [FIRST_COMPENSATION] * len(entries)
+    # Notify Booking Failed and Needs A Human? read the failure from $.error.
+    assert catch_all.get("ResultPath") == "$.error"
+
+
+@pytest.mark.parametrize("name", COMPENSATIONS)
+def test_compensation_that_fails_records_it_and_continues_to_the_next_one(
+    name: str, asl: dict[str, Any]
+) -> None:
+    states = _states(asl)
+    state = states[name]
+    catch_all = _catch_all(state)
+
+    assert catch_all is not None, f"{name} catches States.ALL"
+    assert "Next" in state
+    assert _through_passes(states, catch_all["Next"]) == _through_passes(states, state["Next"])
+    assert str(state.get("ResultPath")).startswith("$.compensations.")
+    assert str(catch_all.get("ResultPath")).startswith("$.compensations.")
+
+
+def test_compensations_run_in_reverse_order_of_the_forward_steps(asl: dict[str, Any]) -> None:
+    states = _states(asl)
+    chain = [FIRST_COMPENSATION]
+    while len(chain) < len(COMPENSATIONS) and "Next" in states[chain[-1]]:
+        chain.append(_through_passes(states, states[chain[-1]]["Next"]))
+
+    assert tuple(chain) == COMPENSATIONS
+
+
+def test_confirmed_path_is_five_tasks_ending_at_notify_booking_confirmed(asl: dict[str, Any]) -> None:
+    states = _states(asl)
+    path = [asl["StartAt"]]
+    while "Next" in states[path[-1]] and len(path) <= len(states):
+        path.append(states[path[-1]]["Next"])
+
+    assert tuple(path) == CONFIRMED_PATH
+    assert states[path[-1]].get("End") is True
+    assert {states[name]["Type"] for name in path} == {"Task"}
+
+
+def test_failed_confirmed_notification_is_reported_to_the_dlq_and_ends_the_saga(asl: dict[str, Any]) -> None:
+    states = _states(asl)
+    catch_all = _catch_all(states["Notify Booking Confirmed"])
+    assert catch_all is not None
+
+    report = states[catch_all["Next"]]
+
+    assert report["Type"] == "Task"
+    assert report["Resource"] == SQS_SEND
+    assert report["Parameters"]["QueueUrl"] == "${BookingDLQUrl}"
+    assert report.get("End") is True
+
+
+# ---------------------------------------------------------------------------------------- compensations, run
+
+# Every way the compensations can go is walked through the definition itself: Pass and Choice
+# states are evaluated, each compensation task either succeeds or fails after its retries. Only the
+# ASL this definition uses is understood; anything else fails the walk, asking to extend it.
+
+_MISSING = object()
+_FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:\s*,\s*\$[\w.]*)*)\)")
+
+
+def _read(data: Any, path: str) -> Any:
+    assert path == "$" or re.fullmatch(r"\$(\.\w+)+", path), f"path {path!r} is not simulated"
+    for key in path.split(".")[1:]:
+        if not isinstance(data, dict) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+def _write(data: dict[str, Any], path: str | None, value: Any) -> Any:
+    """Apply a ResultPath: null keeps the input, `$` replaces it, `$.a.b` sets a field."""
+    if path is None:
+        return data
+    if path == "$":
+        return value
+    assert re.fullmatch(r"\$(\.\w+)+", path), f"ResultPath {path!r} is not simulated"
+    data = copy.deepcopy(data)
+    *parents, last = path.split(".")[1:]
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return data
+
+
+def _evaluate(expression: str, data: Any) -> Any:
+    if expression.startswith("$"):
+        return _read(data, expression)
+    match = _FORMAT.fullmatch(expression)
+    assert match, f"intrinsic {expression!r} is not simulated"
+    template, arguments = match.group(1), [a.strip() for a in match.group(2).split(",") if a.strip()]
+    values = iter(str(_read(data, argument)) for argument in arguments)
+    return re.sub(r"\{\}", lambda _: next(values), template)
+
+
+def _parameters(template: Any, data: Any) -> Any:
+    if isinstance(template, dict):
+        return {
+            key.removesuffix(".$"): _evaluate(value, data) if key.endswith(".$") else _parameters(value, data)
+            for key, value in template.items()
+        }
+    if isinstance(template, list):
+        return [_parameters(value, data) for value in template]
+    return template
+
+
+def _matches(rule: dict[str, Any], data: Any) -> bool:
+    if "And" in rule:
+        return all(_matches(nested, data) for nested in rule["And"])
+    if "Or" in rule:
+        return any(_matches(nested, data) for nested in rule["Or"])
+    if "Not" in rule:
+        return not _matches(rule["Not"], data)
+    value = _read(data, rule["Variable"])
+    if "IsPresent" in rule:
+        return (value is not _MISSING) is rule["IsPresent"]
+    if "StringEquals" in rule:
+        return isinstance(value, str) and value == rule["StringEquals"]
+    raise AssertionError(f"Choice rule {rule} is not simulated")
+
+
+def _compensate(definition: dict[str, Any], start: str, data: dict[str, Any], failing: set[str]) -> list[str]:
+    """The states entered from `start` until the saga reaches a state outside the compensations
+    (the DLQ, or a Fail state); each task in `failing` fails after its retries."""
+    states = _states(definition)
+    entered: list[str] = []
+    name: str | None = start
+    while name is not None and len(entered) < 4 * len(states):
+        entered.append(name)
+        state = states[name]
+        kind = state["Type"]
+        if kind == "Pass":
+            effective = _read(data, state.get("InputPath", "$"))
+            result = (
+                _parameters(state["Parameters"], effective)
+                if "Parameters" in state
+                else state.get("Result", effective)
+            )
+            data = _write(data, state.get("ResultPath", "$"), result)
+            name = state.get("Next")
+        elif kind == "Choice":
+            rule = next((rule for rule in state["Choices"] if _matches(rule, data)), None)
+            name = rule["Next"] if rule else state.get("Default")
+        elif kind == "Task" and name in COMPENSATIONS and name in failing:
+            catcher = _catch_all(state)
+            if catcher is None:
+                return [*entered, "<execution failed>"]
+            data = _write(data, catcher.get("ResultPath", "$"), {"Error": "Simulated", "Cause": "simulated"})
+            name = catcher["Next"]
+        elif kind == "Task" and name in COMPENSATIONS:
+            data = _write(data, state.get("ResultPath", "$"), {"status": "done"})
+            name = state.get("Next")
+        else:
+            return entered
+    raise AssertionError(f"the compensations never reach a final state: {entered[-8:]}")
+
+
+FAILURES = (
+    *sorted(_names(errors.BUSINESS_REJECTIONS)),
+    *sorted(_names(errors.TRANSIENT_ERRORS)),
+    "InvalidPaymentRequest",
+    "InvalidSagaInput",
+    "States.Timeout",
+    "Lambda.ServiceException",
+)
+"""Why a forward step gave up: every rejection, a transient error retried in vain, defects."""
+
+
+def _scenarios(definition: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str], list[str]]]:
+    """(forward step, its error, compensations that fail, states entered) for every combination."""
+    states = _states(definition)
+    saga_input = {
+        "bookingId": "b-1",
+        "customer": "alice",
+        "outboundFlightId": "F1",
+        "paymentToken": "tok_visa",
+        "createdAt": "2024-01-01T00:00:00Z",
+    }
+    for step in FORWARD:
+        catcher = _catch_all(states[step])
+        assert catcher is not None, f"{step} catches States.ALL"
+        for error in FAILURES:
+            failed = _write(
+                saga_input, catcher.get("ResultPath", "$"), {"Error": error, "Cause": "simulated"}
+            )
+            for picks in itertools.product([False, True], repeat=len(COMPENSATIONS)):
+                failing = frozenset(name for name, fails in zip(COMPENSATIONS, picks, strict=True) if fails)
+                yield step, error, failing, _compensate(definition, catcher["Next"], failed, set(failing))
+
+
+def test_every_compensation_runs_whichever_step_failed_and_whichever_compensation_failed(
+    asl: dict[str, Any],
+) -> None:
+    skipped = [
+        (step, error, sorted(failing), [name for name in entered if name in COMPENSATIONS])
+        for step, error, failing, entered in _scenarios(asl)
+        if tuple(name for name in entered if name in COMPENSATIONS) != COMPENSATIONS
+    ]
+
+    assert skipped == []
+
+
+def test_only_a_business_rejection_fully_undone_ends_without_a_page(asl: dict[str, Any]) -> None:
+    rejections = _names(errors.BUSINESS_REJECTIONS)
+    wrong = []
+    for step, error, failing, entered in _scenarios(asl):
+        expected = "Booking Rejected" if error in rejections and not failing else "Booking DLQ"
+        if entered[-1] != expected:
+            wrong.append((step, error, sorted(failing), entered[-1], expected))
+
+    assert wrong == []
+
+
+# ---------------------------------------------------------------------------------------- payment token
+
+
+def _reads_whole_input(path: str) -> bool:
+    return path == "$" or path.startswith("$$.Execution.Input")
+
+
+def test_payment_token_is_read_only_by_the_steps_that_store_charge_or_refund_it(asl: dict[str, Any]) -> None:
+    readers = {
+        name
+        for name, state in _states(asl).items()
+        if any("paymentToken" in text or "$$.Execution.Input" in text for text in _strings(state))
+    }
+
+    assert {"Collect Payment", "Refund Payment"} <= readers
+    assert sorted(readers - TOKEN_READERS) == []
+
+
+def test_no_dlq_message_or_notification_carries_the_payment_token(asl: dict[str, Any]) -> None:
+    states = _states(asl)
+    outgoing = {
+        name: state["Parameters"]["MessageBody"]
+        for name, state in states.items()
+        if state.get("Resource") == SQS_SEND
+    }
+    outgoing |= {name: states[name]["Parameters"]["Payload"] for name in NOTIFICATIONS}
+    assert len(outgoing) > len(NOTIFICATIONS), "the saga sends DLQ messages"
+
+    leaks = {
+        name: text
+        for name, body in outgoing.items()
+        for text in _strings(body)
+        if "paymentToken" in text or _reads_whole_input(text)
+    }
+
+    assert leaks == {}
+
+
+def test_execution_output_never_carries_the_saga_input(asl: dict[str, Any]) -> None:
+    # A state that ends the execution hands its output to whoever started it, and to the console.
+    endings = {
+        name: state.get("OutputPath", "$")
+        for name, state in _states(asl).items()
+        if state.get("End") is True or state["Type"] == "Succeed"
+    }
+    assert endings
+
+    leaks = {
+        name: path
+        for name, path in endings.items()
+        if path is not None and (_reads_whole_input(path) or "paymentToken" in path)
+    }
+
+    assert leaks == {}
