@@ -161,6 +161,11 @@ class LambdaRuntime:
         with self._lock:
             self._faults.setdefault(target.name, []).append(_Fault(kind, times, error_type, message))
 
+    def clear_faults(self) -> None:
+        """Forget every fault not yet used up."""
+        with self._lock:
+            self._faults.clear()
+
     def calls(self, function: str) -> list[Invocation]:
         name = self.find(function).name
         return [call for call in self.invocations if call.function == name]
@@ -215,7 +220,7 @@ class LambdaRuntime:
         return InvokeResponse(200, json.dumps(result, default=str).encode()), None
 
     def _handler(self, function: LocalFunction) -> Callable[[Any, Any], Any]:
-        """Import the handler module with the function's environment; a new environment is a cold start."""
+        """Import the handler module once per stack (and again if its environment changes): a cold start."""
         snapshot = frozenset(function.environment.items())
         loaded = self._loaded.get(function.module)
         if loaded is None or loaded[1] != snapshot:
@@ -224,7 +229,17 @@ class LambdaRuntime:
                 importlib.reload(module) if module is not None else importlib.import_module(function.module)
             )
             self._loaded[function.module] = (module, snapshot)
+            _new_sandbox()
         return getattr(self._loaded[function.module][0], function.attribute)
+
+
+def _new_sandbox() -> None:
+    """A (re)loaded handler is a cold start: Powertools keeps that flag per process, so raise it again."""
+    from aws_lambda_powertools.logging import logger as powertools_logger
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    cold_start.reset_cold_start_flag()
+    powertools_logger.is_cold_start = True
 
 
 def _error_response(error_type: str, message: str, error: BaseException | None = None) -> InvokeResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +18,26 @@ from offline.stack import OfflineStack
 def stack() -> Iterator[OfflineStack]:
     """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries."""
     with OfflineStack(fast_retries=True) as offline:
+        _point_function_logs_at_this_tests_stdout()
         yield offline
+
+
+class _CurrentStdout:
+    """Whatever `sys.stdout` is at the time of the write."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _point_function_logs_at_this_tests_stdout() -> None:
+    """Powertools' handler keeps the stdout it saw when the first handler was imported; pytest swaps
+    stdout per test, so point it at the current one for `capfd` to see each test's log lines."""
+    for handler in logging.getLogger("booking").handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _CurrentStdout):
+            handler.stream = _CurrentStdout()
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,11 @@ class Outcome:
 
 
 def book(
-    stack: OfflineStack, *, flight_id: str = "F1", token: str = "tok_visa", customer: str = "alice"
+    stack: OfflineStack,
+    *,
+    flight_id: str = "F1",
+    token: str = "tok_visa",  # noqa: S107 - a test card token
+    customer: str = "alice",
 ) -> Outcome:
     """Start the saga for a new booking and wait for it to end."""
     booking_id = str(uuid.uuid4())

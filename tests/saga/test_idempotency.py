@@ -192,7 +192,7 @@ def test_the_same_booking_started_twice_runs_once(stack: OfflineStack) -> None:
 def test_a_second_booking_on_the_same_charge_is_refused_and_never_refunds_the_first(
     stack: OfflineStack,
 ) -> None:
-    """A client that reuses a pre-authorisation gets its second booking cancelled, and the first keeps its money."""
+    """A reused pre-authorisation: the second booking is cancelled, the first keeps its money."""
     stack.put_flight("F1", seats=3)
     token = unique_token()
 

@@ -72,7 +72,7 @@ NEVER_RETRIED = frozenset(
     {"States.ALL", "InvalidSagaInput", "InvalidPaymentRequest"}
     | {error.__name__ for error in errors.BUSINESS_REJECTIONS}
 )
-"""A rejection or a defect: a retry repeats it, and on a payment it would charge the customer again."""
+"""A rejection or a defect: a retry only repeats it, and delays the compensations it needs."""
 
 SQS_SEND = "arn:aws:states:::sqs:sendMessage"
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
@@ -134,13 +134,13 @@ def _choice_errors(rule: dict[str, Any]) -> set[str]:
     return names
 
 
-def _routes_to(definition: dict[str, Any], target: str) -> list[tuple[str, int, dict[str, Any]]]:
-    """(Choice state, rule position, rule) of every Choice rule whose Next is `target`."""
+def _routes_to(definition: dict[str, Any], target: str) -> list[tuple[str, dict[str, Any]]]:
+    """(Choice state, rule) of every Choice rule whose Next is `target`."""
     return [
-        (name, position, rule)
+        (name, rule)
         for name, state in _states(definition).items()
         if state["Type"] == "Choice"
-        for position, rule in enumerate(state["Choices"])
+        for rule in state["Choices"]
         if rule["Next"] == target
     ]
 
@@ -205,8 +205,9 @@ def test_every_message_goes_to_the_booking_dlq(
 def test_lambda_tasks_wait_longer_than_their_function_may_run(
     asl: dict[str, Any], template: dict[str, Any]
 ) -> None:
-    # A task timeout shorter than the function's would retry (States.Timeout) an invocation that
-    # is still running: two captures racing on the same Idempotency-Key, two seats taken...
+    # A task timeout shorter than the function's gives up on (and, on States.Timeout, retries) an
+    # invocation that is still running: two runs of the same step race, or a compensation starts
+    # while the forward step it undoes is still writing.
     default = template["Globals"]["Function"]["Timeout"]
     too_short = {
         name: (state.get("TimeoutSeconds"), timeout)
@@ -307,10 +308,10 @@ def test_business_rejections_and_nothing_else_end_in_booking_rejected(asl: dict[
     routes = _routes_to(asl, "Booking Rejected")
     assert routes, "a Choice routes business rejections to Booking Rejected"
 
-    rejected = set().union(*(_choice_errors(rule) for _, _, rule in routes))
+    rejected = set().union(*(_choice_errors(rule) for _, rule in routes))
 
     assert sorted(rejected) == sorted(_names(errors.BUSINESS_REJECTIONS))
-    choices = {choice for choice, _, _ in routes}
+    choices = {choice for choice, _ in routes}
     assert all(_states(asl)[choice].get("Default") != "Booking Rejected" for choice in choices)
 
 
@@ -395,16 +396,30 @@ def test_failed_confirmed_notification_is_reported_to_the_dlq_and_ends_the_saga(
 # ASL this definition uses is understood; anything else fails the walk, asking to extend it.
 
 _MISSING = object()
+_PATH = re.compile(r"\$(\.\w+)+")
 _FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:\s*,\s*\$[\w.]*)*)\)")
+_SPLIT = re.compile(r"States\.StringSplit\((\$[\w.]*),\s*'([^']*)'\)")
+
+
+class _RuntimeFailure(Exception):
+    """States.Runtime: a path that is not there. No Catch, not even States.ALL, stops it: the
+    execution fails on the spot and the compensations after it never run."""
 
 
 def _read(data: Any, path: str) -> Any:
-    assert path == "$" or re.fullmatch(r"\$(\.\w+)+", path), f"path {path!r} is not simulated"
+    assert path == "$" or _PATH.fullmatch(path), f"path {path!r} is not simulated"
     for key in path.split(".")[1:]:
         if not isinstance(data, dict) or key not in data:
             return _MISSING
         data = data[key]
     return data
+
+
+def _require(data: Any, path: str) -> Any:
+    value = _read(data, path)
+    if value is _MISSING:
+        raise _RuntimeFailure(f"{path} is not in the state's input")
+    return value
 
 
 def _write(data: dict[str, Any], path: str | None, value: Any) -> Any:
@@ -413,7 +428,7 @@ def _write(data: dict[str, Any], path: str | None, value: Any) -> Any:
         return data
     if path == "$":
         return value
-    assert re.fullmatch(r"\$(\.\w+)+", path), f"ResultPath {path!r} is not simulated"
+    assert _PATH.fullmatch(path), f"ResultPath {path!r} is not simulated"
     data = copy.deepcopy(data)
     *parents, last = path.split(".")[1:]
     node = data
@@ -424,13 +439,17 @@ def _write(data: dict[str, Any], path: str | None, value: Any) -> Any:
 
 
 def _evaluate(expression: str, data: Any) -> Any:
+    if expression.startswith("$$."):
+        return "<context object>"
     if expression.startswith("$"):
-        return _read(data, expression)
-    match = _FORMAT.fullmatch(expression)
-    assert match, f"intrinsic {expression!r} is not simulated"
-    template, arguments = match.group(1), [a.strip() for a in match.group(2).split(",") if a.strip()]
-    values = iter(str(_read(data, argument)) for argument in arguments)
-    return re.sub(r"\{\}", lambda _: next(values), template)
+        return _require(data, expression)
+    if match := _FORMAT.fullmatch(expression):
+        arguments = [a.strip() for a in match.group(2).split(",") if a.strip()]
+        values = iter(str(_require(data, argument)) for argument in arguments)
+        return re.sub(r"\{\}", lambda _: next(values), match.group(1))
+    if match := _SPLIT.fullmatch(expression):
+        return str(_require(data, match.group(1))).split(match.group(2))
+    raise AssertionError(f"intrinsic {expression!r} is not simulated")
 
 
 def _parameters(template: Any, data: Any) -> Any:
@@ -451,10 +470,10 @@ def _matches(rule: dict[str, Any], data: Any) -> bool:
         return any(_matches(nested, data) for nested in rule["Or"])
     if "Not" in rule:
         return not _matches(rule["Not"], data)
-    value = _read(data, rule["Variable"])
     if "IsPresent" in rule:
-        return (value is not _MISSING) is rule["IsPresent"]
+        return (_read(data, rule["Variable"]) is not _MISSING) is rule["IsPresent"]
     if "StringEquals" in rule:
+        value = _require(data, rule["Variable"])
         return isinstance(value, str) and value == rule["StringEquals"]
     raise AssertionError(f"Choice rule {rule} is not simulated")
 
@@ -465,33 +484,44 @@ def _compensate(definition: dict[str, Any], start: str, data: dict[str, Any], fa
     states = _states(definition)
     entered: list[str] = []
     name: str | None = start
-    while name is not None and len(entered) < 4 * len(states):
-        entered.append(name)
-        state = states[name]
-        kind = state["Type"]
-        if kind == "Pass":
-            effective = _read(data, state.get("InputPath", "$"))
-            result = (
-                _parameters(state["Parameters"], effective)
-                if "Parameters" in state
-                else state.get("Result", effective)
+    try:
+        while name is not None and len(entered) < 4 * len(states):
+            entered.append(name)
+            state = states[name]
+            assert "OutputPath" not in state or state["Type"] not in {"Pass", "Choice"}, (
+                f"{name}: not simulated"
             )
-            data = _write(data, state.get("ResultPath", "$"), result)
-            name = state.get("Next")
-        elif kind == "Choice":
-            rule = next((rule for rule in state["Choices"] if _matches(rule, data)), None)
-            name = rule["Next"] if rule else state.get("Default")
-        elif kind == "Task" and name in COMPENSATIONS and name in failing:
-            catcher = _catch_all(state)
-            if catcher is None:
-                return [*entered, "<execution failed>"]
-            data = _write(data, catcher.get("ResultPath", "$"), {"Error": "Simulated", "Cause": "simulated"})
-            name = catcher["Next"]
-        elif kind == "Task" and name in COMPENSATIONS:
-            data = _write(data, state.get("ResultPath", "$"), {"status": "done"})
-            name = state.get("Next")
-        else:
-            return entered
+            if state["Type"] == "Pass":
+                effective = _require(data, state.get("InputPath", "$"))
+                result = (
+                    _parameters(state["Parameters"], effective)
+                    if "Parameters" in state
+                    else state.get("Result", effective)
+                )
+                data = _write(data, state.get("ResultPath", "$"), result)
+                name = state.get("Next")
+            elif state["Type"] == "Choice":
+                rule = next((rule for rule in state["Choices"] if _matches(rule, data)), None)
+                name = rule["Next"] if rule else state.get("Default")
+            elif state["Type"] == "Task":
+                _parameters(state.get("Parameters", {}), data)
+                if name not in COMPENSATIONS:
+                    return entered
+                assert "OutputPath" not in state, f"{name}: OutputPath is not simulated"
+                catcher = _catch_all(state)
+                if name in failing and catcher is None:
+                    return [*entered, "<execution failed>"]
+                if name in failing and catcher is not None:
+                    error = {"Error": "Simulated", "Cause": "simulated"}
+                    data = _write(data, catcher.get("ResultPath", "$"), error)
+                    name = catcher["Next"]
+                else:
+                    data = _write(data, state.get("ResultPath", "$"), {"status": "done"})
+                    name = state.get("Next")
+            else:
+                return entered
+    except _RuntimeFailure as failure:
+        return [*entered, f"<States.Runtime in {entered[-1]}: {failure}>"]
     raise AssertionError(f"the compensations never reach a final state: {entered[-8:]}")
 
 
@@ -509,7 +539,7 @@ FAILURES = (
 def _scenarios(definition: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str], list[str]]]:
     """(forward step, its error, compensations that fail, states entered) for every combination."""
     states = _states(definition)
-    saga_input = {
+    data: dict[str, Any] = {
         "bookingId": "b-1",
         "customer": "alice",
         "outboundFlightId": "F1",
@@ -520,12 +550,12 @@ def _scenarios(definition: dict[str, Any]) -> Iterator[tuple[str, str, frozenset
         catcher = _catch_all(states[step])
         assert catcher is not None, f"{step} catches States.ALL"
         for error in FAILURES:
-            failed = _write(
-                saga_input, catcher.get("ResultPath", "$"), {"Error": error, "Cause": "simulated"}
-            )
+            failed = _write(data, catcher.get("ResultPath", "$"), {"Error": error, "Cause": "simulated"})
             for picks in itertools.product([False, True], repeat=len(COMPENSATIONS)):
                 failing = frozenset(name for name, fails in zip(COMPENSATIONS, picks, strict=True) if fails)
                 yield step, error, failing, _compensate(definition, catcher["Next"], failed, set(failing))
+        # The next step starts with what this one added.
+        data = _write(data, states[step].get("ResultPath", "$"), {"status": "done"})
 
 
 def test_every_compensation_runs_whichever_step_failed_and_whichever_compensation_failed(

@@ -116,7 +116,7 @@ class _KnownManagedPolicies(ManagedPolicyLoader):
     """SAM resolves managed policy names through IAM; offline, the ones it may ask for are known."""
 
     def __init__(self) -> None:
-        super().__init__(iam_client=None)  # type: ignore[arg-type]
+        super().__init__(iam_client=None)
 
     def load(self) -> dict[str, str]:
         return dict(MANAGED_POLICIES)
@@ -325,7 +325,7 @@ def cold_starts(_loaded_template: dict[str, Any], dummy_resolver: cfn.Resolver) 
         for name, run_variables in runs.items():
             starts[name] = subprocess.Popen(  # noqa: S603 - fixed arguments, no shell
                 [sys.executable, "-c", _IMPORT_HANDLER, str(properties["Handler"])],
-                cwd=REPO,
+                cwd=code_dir,
                 env=_lambda_environment(dummy_resolver.resolve(run_variables), code_dir),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -585,9 +585,9 @@ def test_make_deploy_builds_then_deploys_the_stack_of_the_current_branch(
 @pytest.mark.parametrize(
     ("branch", "stage"),
     [
-        ("Feature/JIRA-12_Seat map", "feature-jira-12-seat-map"),
-        ("release/2024.10", "release-2024-10"),
-        ("-" + "x" * 50, "x" * 40),
+        pytest.param("Feature/JIRA-12_Seat map", "feature-jira-12-seat-map", id="upper-case-slash-space"),
+        pytest.param("release/2024.10", "release-2024-10", id="dots"),
+        pytest.param("-" + "x" * 50, "x" * 40, id="leading-dash-too-long"),
     ],
 )
 def test_make_deploy_turns_any_branch_into_a_stage_cloudformation_accepts(
