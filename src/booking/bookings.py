@@ -107,7 +107,7 @@ class BookingRepository:
         only a charge its own booking claimed, never another booking's money.
         """
         now = _now()
-        item = {
+        item: dict[str, Any] = {
             "id": {"S": booking.booking_id},
             "customer": {"S": booking.customer},
             "bookingOutboundFlightId": {"S": booking.outbound_flight_id},

@@ -1,0 +1,45 @@
+"""State transitions per booking outcome, read from the execution history.
+
+A Standard workflow bills every state transition, so the confirmed path is kept as short as the
+saga's rules allow. Run: `make bench` (or `.venv/bin/python bench/transitions.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from offline.stack import OfflineStack  # noqa: E402
+
+
+def main() -> None:
+    scenarios = [
+        ("confirmed", "F1", "tok_visa"),
+        ("card declined", "F1", "tok_chargeDeclined"),
+        ("flight full", "FULL", "tok_visa"),
+        ("payment API down twice", "F1", "tok_processingError"),
+    ]
+    rows = []
+    # The functions' own logs and metrics go to stdout: keep them out of the figures.
+    with contextlib.redirect_stdout(io.StringIO()), OfflineStack(fast_retries=True) as stack:
+        stack.put_flight("F1", seats=10)
+        stack.put_flight("FULL", seats=0, maximum=10)
+        for label, flight, prefix in scenarios:
+            booking_id = str(uuid.uuid4())
+            token = f"{prefix}_{uuid.uuid4().hex[:8]}"
+            arn = stack.start_booking(booking_id, customer="bench", flight_id=flight, token=token)
+            status = stack.wait(arn)["status"]
+            states = stack.states_entered(arn)
+            rows.append(f"{label:<24} {status:<10} {len(states):>11}  {' → '.join(states)}")
+    print(f"{'outcome':<24} {'status':<10} {'transitions':>11}  states")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
