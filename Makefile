@@ -41,7 +41,7 @@ deploy:
 	sam build --template-file template.yaml
 	sam deploy --config-env default --stack-name $(STACK) \
 		--parameter-overrides Stage=$(STAGE) PaymentApiUrl=$(PAYMENT_API_URL) \
-		--no-fail-on-empty-changeset
+		--tags service=booking stage=$(STAGE)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

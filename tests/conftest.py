@@ -13,6 +13,22 @@ import pytest
 
 from offline.stack import OfflineStack
 
+DASHBOARD_METRICS = frozenset(
+    {
+        "SuccessfulCancellation",
+        "FailedCancellation",
+        "SuccessfulBooking",
+        "SuccessfulNotification",
+        "FailedNotification",
+        "SuccessfulReservation",
+        "FailedReservation",
+        "SuccessfulPayment",
+        "FailedPayment",
+        "InvalidPaymentRequest",
+    }
+)
+"""DESIGN §2: the metric names the ServerlessAirline dashboards read (namespace, dimension `service`)."""
+
 
 @pytest.fixture
 def stack() -> Iterator[OfflineStack]:

@@ -27,6 +27,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 from offline import template as cfn
+from tests.conftest import DASHBOARD_METRICS
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -63,19 +64,6 @@ STAR_RESOURCE_ACTIONS = frozenset(
 )
 """What a state machine needs to deliver its logs: AWS only accepts `Resource: '*'` for these."""
 
-METRICS = (
-    "SuccessfulCancellation",
-    "FailedCancellation",
-    "SuccessfulBooking",
-    "SuccessfulNotification",
-    "FailedNotification",
-    "SuccessfulReservation",
-    "FailedReservation",
-    "SuccessfulPayment",
-    "FailedPayment",
-    "InvalidPaymentRequest",
-)
-"""Metric names the ServerlessAirline dashboards read."""
 
 SETTINGS_READERS = {"require", "optional_float"}
 
@@ -408,7 +396,7 @@ def test_every_dashboard_metric_is_counted_somewhere_in_the_service() -> None:
             ):
                 counted.add(str(node.args[0].value))
 
-    assert sorted(set(METRICS) - counted) == []
+    assert sorted(DASHBOARD_METRICS - counted) == []
 
 
 # ---------------------------------------------------------------------------------------- data, messages
