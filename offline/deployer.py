@@ -13,6 +13,7 @@ deploy time, so tests that exhaust retries finish in seconds. The definition fil
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ def deploy(
     deployment = Deployment(stack_name)
     resources: dict[str, dict[str, Any]] = template["Resources"]
     creators = {
+        "AWS::SecretsManager::Secret": _secret,
         "AWS::DynamoDB::Table": _table,
         "AWS::SNS::Topic": _topic,
         "AWS::SQS::Queue": _queue,
@@ -73,16 +75,31 @@ def deploy(
     context = _Context(
         template, template_path.parent, resolver, runtime, fast_retries, extra_environment or {}
     )
+    wanted = {
+        logical_id: resource
+        for logical_id, resource in resources.items()
+        if resolver.conditions.get(resource.get("Condition", ""), True)
+    }
+    _name_in_advance(context, wanted)
     for resource_type, create in creators.items():
-        for logical_id, resource in resources.items():
+        for logical_id, resource in wanted.items():
             if resource["Type"] == resource_type:
                 create(context, logical_id, resource.get("Properties", {}), deployment)
                 deployment.physical_ids[logical_id] = str(resolver.refs[logical_id])
     for logical_id, resource in resources.items():
-        if resource["Type"] not in creators:
+        if logical_id not in wanted:
+            deployment.skipped[logical_id] = (
+                f"{resource['Type']} (condition {resource['Condition']} is false)"
+            )
+        elif resource["Type"] not in creators:
             deployment.skipped[logical_id] = resource["Type"]
     for name, output in template.get("Outputs", {}).items():
-        deployment.outputs[name] = str(resolver.resolve(output["Value"]))
+        if not resolver.conditions.get(output.get("Condition", ""), True):
+            continue
+        try:
+            deployment.outputs[name] = str(resolver.resolve(output["Value"]))
+        except cfn.UnsupportedIntrinsic:
+            continue  # an output of a resource with no offline counterpart (AppSync, Cognito)
     return deployment
 
 
@@ -108,6 +125,32 @@ def _resolve_used(ctx: _Context, raw: Mapping[str, Any], used: tuple[str, ...]) 
 
 def _arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{cfn.REGION}:{cfn.ACCOUNT_ID}:{resource}"
+
+
+def _name_in_advance(ctx: _Context, resources: Mapping[str, dict[str, Any]]) -> None:
+    """Functions and state machines refer to each other (the saga invokes functions, the Api function
+    starts the saga); their ARNs follow from their names, so give both before creating either."""
+    for logical_id, resource in resources.items():
+        props = _resolve_used(ctx, resource.get("Properties", {}), ("FunctionName", "Name"))
+        if resource["Type"] == "AWS::Serverless::Function":
+            name = ctx.name(logical_id, props.get("FunctionName"))
+            ctx.resolver.refs[logical_id] = name
+            ctx.resolver.attributes[logical_id] = {"Arn": _arn("lambda", f"function:{name}")}
+        elif resource["Type"] == "AWS::Serverless::StateMachine":
+            name = ctx.name(logical_id, props.get("Name"))
+            arn = _arn("states", f"stateMachine:{name}")
+            ctx.resolver.refs[logical_id] = arn
+            ctx.resolver.attributes[logical_id] = {"Arn": arn, "Name": name}
+
+
+def _secret(ctx: _Context, logical_id: str, raw: dict[str, Any], deployment: Deployment) -> None:
+    """A generated secret, as `GenerateSecretString` would make it."""
+    props = _resolve_used(ctx, raw, ("Name", "Description"))
+    arn = boto3.client("secretsmanager", region_name=cfn.REGION).create_secret(
+        Name=ctx.name(logical_id, props.get("Name")), SecretString=secrets.token_urlsafe(48)
+    )["ARN"]
+    ctx.resolver.refs[logical_id] = arn
+    ctx.resolver.attributes[logical_id] = {"Id": arn}
 
 
 def _table(ctx: _Context, logical_id: str, raw: dict[str, Any], deployment: Deployment) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import store_error
+from booking.clients import plain, store_error
 from booking.errors import (
     BookingNotFound,
     BookingStateConflict,
@@ -98,6 +98,80 @@ class BookingRepository:
         except ClientError as error:
             raise store_error(error) from None
         return BookingRecord.from_item(item) if item else None
+
+    def get_item(self, booking_id: str) -> dict[str, Any] | None:
+        """The booking as the API shows it; claim items are not bookings."""
+        if booking_id.startswith((REFERENCE_ITEM_PREFIX, CHARGE_CLAIM_PREFIX)):
+            return None
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": booking_id}}, ConsistentRead=True
+            ).get("Item")
+        except ClientError as error:
+            raise store_error(error) from None
+        return plain(item) if item else None
+
+    def by_customer_status(
+        self, customer: str, status: str, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a customer's bookings in one status, from the ByCustomerStatus index (no scan)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "ByCustomerStatus",
+            "KeyConditionExpression": "customer = :customer AND #status = :status",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":customer": {"S": customer}, ":status": {"S": status}},
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        try:
+            answer = self._client.query(**request)
+        except ClientError as error:
+            raise store_error(error) from None
+        return [plain(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def scan(
+        self, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Every booking, a page at a time, for Admin; claim items (no `customer`) are filtered out."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "attribute_exists(customer)",
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        try:
+            answer = self._client.scan(**request)
+        except ClientError as error:
+            raise store_error(error) from None
+        return [plain(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+
+    def set_checked_in(self, booking_id: str, checked_in: bool, seen_updated_at: str) -> bool:
+        """Write `checkedIn` only if the booking is still the version the caller's checks were made on.
+
+        The write names `id`, `checkedIn` and `updatedAt` and nothing else, so the Api function's IAM
+        policy can forbid every other attribute: status, seats and money stay the sagas' business.
+        False means the booking changed meanwhile (read it again and re-check).
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": booking_id}},
+                UpdateExpression="SET checkedIn = :checked_in, updatedAt = :now",
+                ConditionExpression="attribute_exists(id) AND updatedAt = :seen",
+                ExpressionAttributeValues={
+                    ":checked_in": {"BOOL": checked_in},
+                    ":now": {"S": _now()},
+                    ":seen": {"S": seen_updated_at},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise store_error(error) from None
+        return True
 
     def reserve(self, booking: NewBooking) -> BookingRecord:
         """Put the booking as UNCONFIRMED and claim its charge, or find the same booking already put.

@@ -51,3 +51,37 @@ def store_error(error: Any) -> Exception:
     if is_throttling(error):
         return BookingStoreUnavailable(f"DynamoDB: {error.response['Error']['Code']}")
     return error
+
+
+@cache
+def stepfunctions() -> Any:
+    """The Step Functions client the API starts and reads sagas with."""
+    return boto3.client("stepfunctions", config=_CONFIG)
+
+
+@cache
+def secretsmanager() -> Any:
+    """Read once per cold start: the key that signs page tokens."""
+    return boto3.client("secretsmanager", config=_CONFIG)
+
+
+def plain(item: dict[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item as JSON-ready Python: numbers as int (or float), sets as sorted lists."""
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, set):
+            return sorted(convert(v) for v in value)
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return {key: convert(deserializer.deserialize(value)) for key, value in item.items()}

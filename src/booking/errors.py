@@ -56,6 +56,19 @@ class BookingNotFound(BookingError):
     """A forward step needs the booking row and it is not there."""
 
 
+# The API's errors: AppSync reports a direct Lambda resolver's exception class name as `errorType`.
+class Unauthorized(BookingError):
+    """The caller may not see or change this booking (AppSync's own name for the error)."""
+
+
+class BadRequest(BookingError):
+    """The request is malformed or impossible; the message says what to fix. Nothing was written."""
+
+
+class NotFound(BookingError):
+    """The booking the request names does not exist."""
+
+
 BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (
     FlightFull,
     FlightNotFound,

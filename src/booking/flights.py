@@ -10,12 +10,13 @@ the count stays within 0..maximumSeating under retries and concurrency.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import store_error
+from booking.clients import plain, store_error
 from booking.errors import FlightFull, FlightNotFound
 
 if TYPE_CHECKING:
@@ -62,6 +63,58 @@ class FlightRepository:
         except ClientError as error:
             raise store_error(error) from None
         return Flight.from_item(item) if item else None
+
+    def get_item(self, flight_id: str) -> dict[str, Any] | None:
+        """The whole flight as the API shows it (`heldBy` left out: it lists other customers' bookings)."""
+        try:
+            item = self._client.get_item(TableName=self._table, Key={"id": {"S": flight_id}}).get("Item")
+        except ClientError as error:
+            raise store_error(error) from None
+        return _public(item) if item else None
+
+    def get_items(self, flight_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Many flights in one BatchGetItem (100 keys a call), so a page of bookings costs one read."""
+        wanted = sorted(set(flight_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                self._table: {"Keys": [{"id": {"S": i}} for i in wanted[start : start + 100]]}
+            }
+            for _ in range(5):  # UnprocessedKeys come back under throttling: ask again for those only
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except ClientError as error:
+                    raise store_error(error) from None
+                for item in answer["Responses"].get(self._table, []):
+                    found[item["id"]["S"]] = _public(item)
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
+
+    def by_schedule(
+        self, departure: str, arrival: str, date: str, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Flights leaving `departure` on `date` for `arrival`, from the BySchedule index."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "BySchedule",
+            "KeyConditionExpression": "departureAirportCode = :departure AND departureDate = :date",
+            "FilterExpression": "arrivalAirportCode = :arrival",
+            "ExpressionAttributeValues": {
+                ":departure": {"S": departure},
+                ":date": {"S": date},
+                ":arrival": {"S": arrival},
+            },
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = start_key
+        try:
+            answer = self._client.query(**request)
+        except ClientError as error:
+            raise store_error(error) from None
+        return [_public(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
 
     def reserve_seat(self, flight_id: str, booking_id: str) -> SeatOutcome:
         """Take one seat for the booking, or see that it already holds one."""
@@ -111,3 +164,9 @@ class FlightRepository:
                 raise store_error(error) from None
             return "not_held"
         return "released"
+
+
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    flight = plain(item)
+    flight.pop("heldBy", None)
+    return flight

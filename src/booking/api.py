@@ -1,0 +1,247 @@
+"""The GraphQL operations, as plain Python behind the Api function's resolvers.
+
+Every operation takes the `Caller` first and checks it before reading anything; every argument is
+validated before anything is written or started, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from booking.access import Caller
+from booking.bookings import CONFIRMED, BookingRepository
+from booking.errors import BadRequest, NotFound
+from booking.flights import FlightRepository
+from booking.paging import PageTokens
+
+BOOKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+PAYMENT_TOKEN = re.compile(r"^[A-Za-z0-9_]{3,128}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+AIRPORT = re.compile(r"^[A-Z]{3}$")
+STATUSES = ("UNCONFIRMED", "CONFIRMED", "CANCELLED")
+DEFAULT_PAGE, MAX_PAGE = 10, 100
+
+BOOKING_NAMESPACE = uuid.UUID("8f0d6c1e-5f4a-4c1b-9a57-4b1f2a0e6d3c")
+"""Booking ids are uuid5(namespace, caller sub + idempotency key): the same key from the same caller
+names the same booking, and so the same execution, which Step Functions starts only once."""
+
+_EXECUTION_STATUS = {"RUNNING": "UNCONFIRMED", "SUCCEEDED": "CONFIRMED"}
+
+
+class BookingApi:
+    """The operations of schema.graphql."""
+
+    def __init__(
+        self,
+        bookings: BookingRepository,
+        flights: FlightRepository,
+        stepfunctions: Any,
+        state_machine_arn: str,
+        tokens: PageTokens,
+    ) -> None:
+        self.bookings = bookings
+        self.flights = flights
+        self.sfn = stepfunctions
+        self.state_machine_arn = state_machine_arn
+        self.tokens = tokens
+
+    # ------------------------------------------------------------------ mutations
+    def process_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validate, then start the saga named after the booking id; answer with that id at once."""
+        customer = caller.customer()
+        token = _matching(arguments, "paymentToken", PAYMENT_TOKEN, "a payment token ([A-Za-z0-9_], 3-128)")
+        flight_id = _matching(arguments, "bookingOutboundFlightId", BOOKING_ID, "a flight id")
+        key = _matching(arguments, "idempotencyKey", IDEMPOTENCY_KEY, "8-64 characters [A-Za-z0-9_-]")
+        flight = self.flights.get_item(flight_id)
+        if flight is None:
+            raise BadRequest(f"flight {flight_id} does not exist")
+        departure = _timestamp(str(flight.get("departureDateTime", "")))
+        if departure is None or departure <= datetime.now(UTC):
+            raise BadRequest(f"flight {flight_id} has already departed; choose a later flight")
+        booking_id = str(uuid.uuid5(BOOKING_NAMESPACE, f"{customer}\n{key}"))
+        saga_input = {
+            "bookingId": booking_id,
+            "customer": customer,
+            "outboundFlightId": flight_id,
+            "paymentToken": token,
+            "createdAt": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        try:
+            self.sfn.start_execution(
+                stateMachineArn=self.state_machine_arn, name=booking_id, input=json.dumps(saga_input)
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            return self._replay(booking_id, saga_input)
+        return {"id": booking_id, "status": "UNCONFIRMED"}
+
+    def _replay(self, booking_id: str, saga_input: dict[str, Any]) -> dict[str, Any]:
+        """The same key again: the same booking, if it really is the same request."""
+        started = self._execution(booking_id)
+        if started is None:  # pragma: no cover - Step Functions said it exists a moment ago
+            raise BadRequest("this idempotencyKey is being used; try again")
+        first = json.loads(started["input"])
+        same = ("customer", "outboundFlightId", "paymentToken")
+        if any(first.get(name) != saga_input[name] for name in same):
+            raise BadRequest("idempotencyKey was already used for a different booking; use a new key")
+        current = self.bookings.get_item(booking_id)
+        status = current["status"] if current else _saga_status(started["status"])
+        return {"id": booking_id, "status": status}
+
+    def update_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check in (or undo it): the only change the API makes to a booking."""
+        booking_id = _matching(arguments, "id", BOOKING_ID, "a booking id")
+        checked_in = arguments.get("checkedIn")
+        if not isinstance(checked_in, bool):
+            raise BadRequest("input.checkedIn must be true or false")
+        for _ in range(3):
+            booking = self.bookings.get_item(booking_id)
+            if booking is None:
+                raise NotFound(f"booking {booking_id} does not exist")
+            caller.require_writer_of(booking.get("customer"))
+            if checked_in and booking.get("status") != CONFIRMED:
+                raise BadRequest(
+                    f"booking {booking_id} is {booking.get('status')}: only a CONFIRMED booking can check in"
+                )
+            if booking.get("checkedIn") is checked_in:
+                return _booking(booking)
+            if self.bookings.set_checked_in(booking_id, checked_in, str(booking.get("updatedAt", ""))):
+                updated = self.bookings.get_item(booking_id)
+                return _booking(updated or booking)
+        raise BadRequest(f"booking {booking_id} keeps changing; try again")
+
+    # ------------------------------------------------------------------ queries
+    def get_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        """The row once the saga has written it; before that, the saga's own view of the booking."""
+        booking_id = _matching(arguments, "id", BOOKING_ID, "a booking id")
+        booking = self.bookings.get_item(booking_id)
+        if booking is not None:
+            caller.require_reader_of(booking.get("customer"), "getBooking")
+            return _booking(booking)
+        execution = self._execution(booking_id)
+        if execution is None:
+            return None
+        started = json.loads(execution["input"])
+        caller.require_reader_of(started.get("customer"), "getBooking")
+        return _booking(
+            {
+                "id": booking_id,
+                "status": _saga_status(execution["status"]),
+                "customer": started.get("customer"),
+                "bookingOutboundFlightId": started.get("outboundFlightId"),
+                "paymentToken": started.get("paymentToken"),
+                "createdAt": started.get("createdAt"),
+                "checkedIn": False,
+            }
+        )
+
+    def get_booking_by_status(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        customer = arguments.get("customer")
+        if not isinstance(customer, str) or not customer or len(customer) > 128:
+            raise BadRequest("customer must be a customer id (the user pool sub)")
+        caller.require_reader_of(customer, "getBookingByStatus")
+        status = arguments.get("status")
+        if status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        limit = _limit(arguments)
+        scope = f"getBookingByStatus\n{customer}\n{status}"
+        items, last = self.bookings.by_customer_status(
+            customer, status, limit, self.tokens.read(scope, arguments.get("nextToken"))
+        )
+        return {"items": [_booking(item) for item in items], "nextToken": self.tokens.issue(scope, last)}
+
+    def list_bookings(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        caller.require_admin("listBookings")
+        scope = "listBookings"
+        items, last = self.bookings.scan(
+            _limit(arguments), self.tokens.read(scope, arguments.get("nextToken"))
+        )
+        return {"items": [_booking(item) for item in items], "nextToken": self.tokens.issue(scope, last)}
+
+    def get_flight(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any] | None:
+        return self.flights.get_item(_matching(arguments, "id", BOOKING_ID, "a flight id"))
+
+    def get_flight_by_schedule(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        departure = _matching(arguments, "departureAirportCode", AIRPORT, "a 3-letter IATA code")
+        arrival = _matching(arguments, "arrivalAirportCode", AIRPORT, "a 3-letter IATA code")
+        day = arguments.get("departureDate")
+        try:
+            date.fromisoformat(str(day))
+        except ValueError:
+            raise BadRequest("departureDate must be a date, YYYY-MM-DD") from None
+        scope = f"getFlightBySchedule\n{departure}\n{arrival}\n{day}"
+        items, last = self.flights.by_schedule(
+            departure,
+            arrival,
+            str(day),
+            _limit(arguments),
+            self.tokens.read(scope, arguments.get("nextToken")),
+        )
+        return {"items": items, "nextToken": self.tokens.issue(scope, last)}
+
+    def outbound_flights(self, sources: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+        """`Booking.outboundFlight` for a whole batch of bookings: one BatchGetItem."""
+        ids = [(source or {}).get("bookingOutboundFlightId") for source in sources]
+        found = self.flights.get_items(i for i in ids if isinstance(i, str))
+        return [found.get(i) if isinstance(i, str) else None for i in ids]
+
+    # ------------------------------------------------------------------ helpers
+    def _execution(self, booking_id: str) -> dict[str, Any] | None:
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{booking_id}"
+        try:
+            description: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+        return description
+
+
+def _booking(item: dict[str, Any]) -> dict[str, Any]:
+    """A booking row as the schema's Booking; `bookingOutboundFlightId` stays for `outboundFlight`."""
+    return {
+        "id": item["id"],
+        "status": item.get("status"),
+        "customer": item.get("customer"),
+        "paymentToken": item.get("paymentToken"),
+        "checkedIn": bool(item.get("checkedIn", False)),
+        "createdAt": item.get("createdAt"),
+        "bookingReference": item.get("bookingReference"),
+        "bookingOutboundFlightId": item.get("bookingOutboundFlightId"),
+    }
+
+
+def _saga_status(execution_status: str) -> str:
+    """How a booking looks from its execution alone: running is UNCONFIRMED, any failure CANCELLED."""
+    return _EXECUTION_STATUS.get(execution_status, "CANCELLED")
+
+
+def _matching(arguments: dict[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = arguments.get(name)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise BadRequest(f"{name} must be {what}")
+    return value
+
+
+def _limit(arguments: dict[str, Any]) -> int:
+    limit = arguments.get("limit")
+    if limit is None:
+        return DEFAULT_PAGE
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+    return limit
+
+
+def _timestamp(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,112 @@
+"""The Api function: every field of schema.graphql, as direct Lambda resolvers (Powertools AppSyncResolver).
+
+AppSync sends one event per field (a list of events for the batched `Booking.outboundFlight`); the
+caller's identity comes from AppSync, never from arguments. Bad input raises `BadRequest`, which
+AppSync shows as the error's `errorType`, and counts `InvalidBookingRequest` by operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import AppSyncResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from booking.access import Caller
+from booking.api import BookingApi
+from booking.bookings import BookingRepository
+from booking.clients import dynamodb, secretsmanager, stepfunctions
+from booking.errors import BadRequest
+from booking.flights import FlightRepository
+from booking.observability import logger, metrics, tracer
+from booking.paging import PageTokens
+from booking.settings import require
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.appsync_resolver_event import AppSyncResolverEvent
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+PAGE_TOKEN_SECRET_ARN = require("PAGE_TOKEN_SECRET_ARN")
+
+
+def _page_key() -> bytes:
+    """Fetched on first use, not at import: most requests never page."""
+    return str(secretsmanager().get_secret_value(SecretId=PAGE_TOKEN_SECRET_ARN)["SecretString"]).encode()
+
+
+api = BookingApi(
+    bookings=BookingRepository(require("BOOKING_TABLE_NAME"), dynamodb()),
+    flights=FlightRepository(require("FLIGHT_TABLE_NAME"), dynamodb()),
+    stepfunctions=stepfunctions(),
+    state_machine_arn=require("STATE_MACHINE_ARN"),
+    tokens=PageTokens(_page_key),
+)
+app = AppSyncResolver()
+
+
+def _run(operation: str, call: Callable[[Caller, dict[str, Any]], Any], arguments: dict[str, Any]) -> Any:
+    """Run one operation for the current caller; count and log what it refuses as bad input."""
+    event = app.current_event
+    caller = Caller.from_identity(event.get("identity") if event is not None else None)
+    logger.append_keys(caller=caller.label, operation=operation)
+    try:
+        return call(caller, arguments)
+    except BadRequest as error:
+        with single_metric(
+            name="InvalidBookingRequest", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+        ) as metric:
+            metric.add_dimension(name="operation", value=operation)
+        logger.warning("request refused", reason=str(error))
+        raise
+
+
+@app.resolver(type_name="Mutation", field_name="processBooking")
+def process_booking(input: dict[str, Any]) -> Any:
+    answer = _run("processBooking", api.process_booking, input)
+    logger.info("booking requested", booking_id=answer["id"], flight_id=input.get("bookingOutboundFlightId"))
+    return answer
+
+
+@app.resolver(type_name="Mutation", field_name="updateBooking")
+def update_booking(input: dict[str, Any]) -> Any:
+    return _run("updateBooking", api.update_booking, input)
+
+
+@app.resolver(type_name="Query", field_name="getBooking")
+def get_booking(**arguments: Any) -> Any:
+    return _run("getBooking", api.get_booking, arguments)
+
+
+@app.resolver(type_name="Query", field_name="getBookingByStatus")
+def get_booking_by_status(**arguments: Any) -> Any:
+    return _run("getBookingByStatus", api.get_booking_by_status, arguments)
+
+
+@app.resolver(type_name="Query", field_name="listBookings")
+def list_bookings(**arguments: Any) -> Any:
+    return _run("listBookings", api.list_bookings, arguments)
+
+
+@app.resolver(type_name="Query", field_name="getFlight")
+def get_flight(**arguments: Any) -> Any:
+    return _run("getFlight", api.get_flight, arguments)
+
+
+@app.resolver(type_name="Query", field_name="getFlightBySchedule")
+def get_flight_by_schedule(**arguments: Any) -> Any:
+    return _run("getFlightBySchedule", api.get_flight_by_schedule, arguments)
+
+
+@app.batch_resolver(type_name="Booking", field_name="outboundFlight", aggregate=True)
+def outbound_flight(event: list[AppSyncResolverEvent]) -> list[Any]:
+    """AppSync batch invoke: the flights of a whole page of bookings in one BatchGetItem."""
+    return api.outbound_flights([item.source for item in event])
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any] | list[dict[str, Any]], context: LambdaContext) -> Any:
+    return app.resolve(event, context)
