@@ -29,6 +29,8 @@ DYNAMODB_LOCK = threading.RLock()
 """Serialises DynamoDB calls into moto, in-process and in the server alike."""
 
 _active_runtime: LambdaRuntime | None = None
+dynamodb_calls: list[str] = []
+"""Every DynamoDB operation sent to moto, in order (e.g. "Query", "BatchGetItem"): tests count reads."""
 
 
 def activate(runtime: LambdaRuntime | None) -> None:
@@ -68,6 +70,9 @@ def dispatch(request: Any, **_: Any) -> AWSResponse | None:
             status, headers, body = answer
             return AWSResponse(url, status, headers, MockRawResponse(body))
     if "://dynamodb." in url:
+        target = request.headers.get("X-Amz-Target", b"")
+        target = target.decode() if isinstance(target, bytes) else str(target)
         with DYNAMODB_LOCK:
+            dynamodb_calls.append(target.rsplit(".", 1)[-1])
             return botocore_stubber(event_name="before-send", request=request)
     return None
