@@ -7,5 +7,7 @@ One module per emulated piece, so "where does X go offline?" has one answer:
 - `aws`        routes botocore requests: Lambda to `lambdas`, everything else to moto;
 - `deployer`   creates tables, topic, queue, parameters and the state machine on moto;
 - `payment_gateway`  the embedded Payment API with its ledger;
+- `auth`       mints and verifies the local Cognito-like tokens the offline API accepts;
+- `appsync`    executes schema.graphql as AppSync does and calls the direct Lambda resolvers;
 - `stack`      puts them together: `with OfflineStack() as stack: ...`.
 """

@@ -23,6 +23,8 @@ import boto3
 from moto import mock_aws
 
 from offline import aws
+from offline.appsync import AppSyncApi
+from offline.auth import TokenIssuer
 from offline.deployer import Deployment, deploy
 from offline.lambdas import LambdaRuntime
 from offline.payment_gateway import PaymentGateway
@@ -30,6 +32,7 @@ from offline.template import REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
+SCHEMA = ROOT / "schema.graphql"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
@@ -75,6 +78,16 @@ class OfflineStack:
             stack_name=f"booking-{self.stage}",
             parameters={"Stage": self.stage, "PaymentApiUrl": payment_url, **self.extra_parameters},
             fast_retries=self.fast_retries,
+        )
+        # The GraphQL API (offline.appsync) over the functions just registered, and the offline user
+        # pool that signs its callers' tokens.
+        self.tokens = TokenIssuer()
+        self.api = AppSyncApi(
+            SCHEMA,
+            self.template,
+            self.lambdas,
+            self.tokens,
+            parameters={"Stage": self.stage, **self.extra_parameters},
         )
         self._events_queue = self.sqs.create_queue(QueueName=f"booking-{self.stage}-events-tap")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self._events_queue, AttributeNames=["QueueArn"])[
@@ -230,6 +243,15 @@ class OfflineStack:
             for event in self.history(execution_arn)
             if "stateEnteredEventDetails" in event
         ]
+
+    # ------------------------------------------------------------------ the GraphQL API
+    def graphql(
+        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None
+    ) -> dict[str, Any]:
+        """What a client posting `query` with `Authorization: <token>` reads back: the response body,
+        whatever its HTTP status (`self.api.execute` gives both)."""
+        _, body = self.api.execute({"query": query, "variables": variables or {}}, authorization=token)
+        return body
 
     # ------------------------------------------------------------------ what subscribers and humans see
     def dlq_messages(self) -> list[dict[str, Any]]:
