@@ -202,7 +202,7 @@ def _queue(ctx: _Context, logical_id: str, raw: dict[str, Any], deployment: Depl
 
 def _function(ctx: _Context, logical_id: str, raw: dict[str, Any], deployment: Deployment) -> None:
     """Merge Globals as SAM does and register the handler with the local Lambda runtime."""
-    used = ("FunctionName", "Handler", "Environment", "Timeout", "MemorySize")
+    used = ("FunctionName", "Handler", "Environment", "Timeout", "MemorySize", "CodeUri")
     globals_ = _resolve_used(ctx, ctx.template.get("Globals", {}).get("Function", {}), used)
     props = _resolve_used(ctx, raw, used)
     environment = {
@@ -222,6 +222,7 @@ def _function(ctx: _Context, logical_id: str, raw: dict[str, Any], deployment: D
             environment={key: str(value) for key, value in environment.items()},
             timeout_seconds=float(props.get("Timeout", globals_.get("Timeout", 3))),
             memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+            code_path=str((ctx.base / str(props.get("CodeUri", globals_.get("CodeUri", ".")))).resolve()),
         )
     )
     ctx.resolver.refs[logical_id] = name

@@ -51,6 +51,8 @@ class LocalFunction:
     environment: Mapping[str, str]
     timeout_seconds: float = 3.0
     memory_mb: int = 128
+    code_path: str | None = None
+    """The function's CodeUri: on `sys.path`, as Lambda puts the code's root (/var/task) there."""
 
     @property
     def module(self) -> str:
@@ -224,6 +226,8 @@ class LambdaRuntime:
         snapshot = frozenset(function.environment.items())
         loaded = self._loaded.get(function.module)
         if loaded is None or loaded[1] != snapshot:
+            if function.code_path and function.code_path not in sys.path:
+                sys.path.insert(0, function.code_path)
             module = sys.modules.get(function.module)
             module = (
                 importlib.reload(module) if module is not None else importlib.import_module(function.module)

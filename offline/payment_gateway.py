@@ -19,6 +19,7 @@ service's tests run, with nothing to install.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -236,6 +237,8 @@ class PaymentGateway:
         a request still goes through the outage and routing rules first.
         """
         path = urlsplit(target).path
+        if path.startswith(CONTROL_PREFIX):
+            return self._control(method, path, body)
         with self._lock:
             state = self._state
             state.requests[path] = state.requests.get(path, 0) + 1
@@ -251,6 +254,25 @@ class PaymentGateway:
                 state.lost_answers[path] = lost - 1
                 return _UNAVAILABLE
             return answer
+
+    def _control(self, method: str, path: str, body: bytes) -> Answer:
+        """What tests of the offline server read and switch over HTTP: the ledger and the outage.
+
+        `GET /_offline/ledger` lists every charge record; `POST /_offline/outage {"on": true}` switches
+        the outage. Not part of the Payment API's contract: the real API has no such paths.
+        """
+        if path == CONTROL_PREFIX + "ledger" and method == "GET":
+            return 200, {"charges": [dataclasses.asdict(record) for record in self.charges().values()]}
+        if path == CONTROL_PREFIX + "outage" and method == "POST":
+            try:
+                on = json.loads(body or b"{}").get("on")
+            except (ValueError, AttributeError):
+                on = None
+            if not isinstance(on, bool):
+                return 400, {"error": "invalid_request", "message": 'send {"on": true} or {"on": false}'}
+            self.set_outage(on)
+            return 200, {"outage": on}
+        return 404, {"error": "not_found", "message": f"no route for {path}"}
 
     def _answer(
         self,
@@ -432,6 +454,9 @@ class _Server(ThreadingHTTPServer):
     ) -> None:
         self.gateway = gateway
         super().__init__(address, handler)
+
+
+CONTROL_PREFIX = "/_offline/"
 
 
 class _Handler(BaseHTTPRequestHandler):

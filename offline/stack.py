@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -159,6 +159,33 @@ class OfflineStack:
             },
         )
 
+    def seed_flights(self, path: Path = ROOT / "offline" / "flights.json") -> list[str]:
+        """Put the flights of a data file, their departures counted from today so they stay bookable."""
+        today = datetime.now(UTC).date()
+        ids = []
+        for spec in json.loads(path.read_text())["flights"]:
+            departure = datetime.combine(
+                today + timedelta(days=int(spec["departureInDays"])),
+                datetime.strptime(spec["departureTime"], "%H:%M").time(),
+                tzinfo=UTC,
+            )
+            arrival = departure + timedelta(minutes=int(spec["durationMinutes"]))
+            item = {
+                key: value
+                for key, value in spec.items()
+                if key not in {"departureInDays", "departureTime", "durationMinutes"}
+            }
+            item.update(
+                seatCapacity=spec["maximumSeating"],
+                departureDate=departure.date().isoformat(),
+                departureDateTime=departure.isoformat().replace("+00:00", "Z"),
+                arrivalDate=arrival.date().isoformat(),
+                arrivalDateTime=arrival.isoformat().replace("+00:00", "Z"),
+            )
+            self.dynamodb.put_item(TableName=self.resource("FlightTable"), Item=_item(item))
+            ids.append(str(spec["id"]))
+        return ids
+
     def flight(self, flight_id: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(
             TableName=self.resource("FlightTable"), Key={"id": {"S": flight_id}}, ConsistentRead=True
@@ -278,3 +305,10 @@ def _plain_item(item: dict[str, Any]) -> dict[str, Any]:
 
     deserializer = TypeDeserializer()
     return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {key: serializer.serialize(value) for key, value in values.items()}

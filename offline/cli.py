@@ -1,0 +1,208 @@
+"""`python -m offline serve | token | demo`: the booking service on this machine.
+
+python -m offline serve [--host 127.0.0.1] [--port 4000]   the whole service, until Ctrl-C
+python -m offline token --sub alice [--group Admin]         a token the server accepts
+python -m offline demo [--url http://127.0.0.1:4000]        a booking, step by step, then a declined card
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from offline.auth import TokenIssuer
+
+DEFAULT_URL = "http://127.0.0.1:4000"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the whole service on one port until Ctrl-C")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=4000, help="port to listen on (default: 4000; 0 = any free)"
+    )
+    serve.add_argument("--fast-retries", action="store_true", help="shorten the saga's retry waits to 1 s")
+    token = commands.add_parser("token", help="print a user pool token the offline server accepts")
+    token.add_argument("--sub", required=True, type=_identifier, help="the user's id (the token's sub)")
+    token.add_argument(
+        "--group", action="append", default=[], help="a Cognito group, e.g. Admin (repeatable)"
+    )
+    token.add_argument("--username", help="cognito:username (default: the sub)")
+    token.add_argument(
+        "--expires-in", type=int, default=3600, help="seconds the token is valid (default 3600)"
+    )
+    demo = commands.add_parser("demo", help="book a seat against a running server, step by step")
+    demo.add_argument("--url", default=DEFAULT_URL, help=f"the server (default: {DEFAULT_URL})")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.host, args.port, args.fast_retries)
+    if args.command == "token":
+        print(
+            TokenIssuer().mint(
+                args.sub, groups=args.group, username=args.username, expires_in=args.expires_in
+            )
+        )
+        return 0
+    return _demo(args.url.rstrip("/"))
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535")
+    return port
+
+
+def _identifier(text: str) -> str:
+    if not text or len(text) > 128 or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError("a sub is 1-128 characters without spaces")
+    return text
+
+
+def _serve(host: str, port: int, fast_retries: bool) -> int:
+    from offline.server import OfflineServer
+    from offline.stack import OfflineStack
+
+    started = time.monotonic()
+    stack = OfflineStack(fast_retries=fast_retries)
+    stack.start()
+    try:
+        flights = stack.seed_flights()
+        server = OfflineServer(stack, host, port)
+    except Exception:
+        stack.stop()
+        raise
+    url = server.url
+    print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
+    print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
+    print(f"  Query page   {url}/")
+    print(
+        f"  AWS endpoint {url}   e.g. aws --endpoint-url {url} dynamodb scan --table-name "
+        + stack.resource("BookingTable")
+    )
+    print(f"  Payment API  {stack.gateway.url}   (tok_visa… approves, tok_chargeDeclined is declined)")
+    print(f"  State machine {stack.resource('ProcessBooking')}")
+    print(f"  Flights      {', '.join(flights)}")
+    print("  A token:     python -m offline token --sub alice        (Admin: add --group Admin)")
+    print("Ctrl-C stops.", flush=True)
+
+    def stop(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopping: waiting for running bookings to end…", flush=True)
+    finally:
+        server.shutdown()
+        stack.stop(drain_seconds=10)
+        print("Stopped.", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------- demo
+BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
+GET = "query($id: ID!) { getBooking(id: $id) { id status bookingReference outboundFlight { flightNumber } } }"
+FLIGHTS = """query($d: AWSDate!) {
+  getFlightBySchedule(departureAirportCode: "LGW", arrivalAirportCode: "MAD", departureDate: $d) {
+    items { id flightNumber ticketPrice seatCapacity } } }"""
+OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
+
+
+def _demo(url: str) -> int:
+    import boto3
+
+    token = TokenIssuer().mint("demo-customer", username="demo")
+    sfn = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1", **OFFLINE_CREDENTIALS)
+    machine = next(
+        m["stateMachineArn"]
+        for m in sfn.list_state_machines()["stateMachines"]
+        if m["name"].endswith("process-booking")
+    )
+    flight = _first_flight(url, token)
+    price = flight["ticketPrice"] / 100
+    print(
+        f"Flight {flight['flightNumber']} ({flight['id']}): "
+        f"{flight['seatCapacity']} seats free, {price:.2f} EUR"
+    )
+    cards = [
+        ("A booking with an approved card", f"tok_visa_{uuid.uuid4().hex[:8]}"),
+        ("A booking with a declined card", "tok_chargeDeclined"),
+    ]
+    for title, card in cards:
+        print(f"\n== {title} ({card})")
+        request = {"paymentToken": card, "bookingOutboundFlightId": flight["id"], "idempotencyKey": _key()}
+        answer = _graphql(url, token, BOOK, {"i": request})["processBooking"]
+        print(f"processBooking -> {answer['id']} ({answer['status']})")
+        _follow(sfn, machine.replace(":stateMachine:", ":execution:") + f":{answer['id']}")
+        final = _graphql(url, token, GET, {"id": answer["id"]})["getBooking"]
+        reference = f", reference {final['bookingReference']}" if final["bookingReference"] else ""
+        print(f"getBooking -> {final['status']}{reference}")
+    return 0
+
+
+def _key() -> str:
+    return f"demo-{uuid.uuid4().hex[:12]}"
+
+
+def _first_flight(url: str, token: str) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    for days in range(0, 30):
+        day = (datetime.now(UTC).date() + timedelta(days=days)).isoformat()
+        items = _graphql(url, token, FLIGHTS, {"d": day})["getFlightBySchedule"]["items"]
+        if items:
+            return dict(items[0])
+    raise SystemExit("no LGW→MAD flight in the next 30 days: is the server seeded?")
+
+
+def _follow(sfn: Any, execution: str) -> None:
+    """Print each state as the saga enters it, until the execution ends."""
+    seen = 0
+    while True:
+        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        for event in events[seen:]:
+            if "stateEnteredEventDetails" in event:
+                print(f"  -> {event['stateEnteredEventDetails']['name']}")
+            elif event["type"] == "TaskFailed":
+                print(f"     failed: {event['taskFailedEventDetails'].get('error')}")
+        seen = len(events)
+        status = sfn.describe_execution(executionArn=execution)["status"]
+        if status != "RUNNING":
+            print(f"  execution {status}")
+            return
+        time.sleep(0.2)
+
+
+def _graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/graphql",
+        data=json.dumps({"query": query, "variables": variables}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": token},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"{url}/graphql answered {error.code}: {error.read().decode()}") from None
+    except urllib.error.URLError as error:
+        raise SystemExit(f"cannot reach {url}: {error.reason} (is `make run` running?)") from None
+    if body.get("errors"):
+        raise SystemExit(f"GraphQL errors: {json.dumps(body['errors'])}")
+    return dict(body["data"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

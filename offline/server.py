@@ -1,0 +1,148 @@
+"""The offline stack behind one HTTP port: GraphQL, the AWS endpoint and a query page.
+
+    POST /graphql                        AppSync's endpoint (JWT in `Authorization`)
+    GET  /                               a small query page, served from this package
+    POST /2015-03-31/functions/*/invocations   Lambda Invoke, answered by the local functions
+    anything else                        moto (DynamoDB, Step Functions, SQS, SNS, SSM…), so
+                                         `aws --endpoint-url` and boto3 with AWS_ENDPOINT_URL work
+
+The stack runs in-process (`OfflineStack`); moto's WSGI application serves the same backends over
+HTTP. DynamoDB requests arriving over HTTP take the same lock as in-process calls (`offline.aws`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from importlib import resources
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from offline import aws
+from offline.stack import OfflineStack
+
+MAX_BODY_BYTES = 1_048_576
+"""Larger GraphQL requests get HTTP 413, as AppSync refuses requests over its 1 MB limit."""
+
+StartResponse = Callable[..., Any]
+
+
+class OfflineServer:
+    """A threaded WSGI server around one `OfflineStack`."""
+
+    def __init__(self, stack: OfflineStack, host: str = "127.0.0.1", port: int = 4000) -> None:
+        self.stack = stack
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._server: BaseWSGIServer = make_server(host, port, self, threaded=True)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        """Serve in a background thread (tests, `demo`); `serve_forever` serves in the caller's."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="offline-server", daemon=True)
+        self._thread.start()
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ------------------------------------------------------------------ WSGI
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/graphql":
+            return self._graphql(environ, start_response, method)
+        if path in ("/", "/index.html") and method == "GET":
+            page = resources.files("offline").joinpath("static/index.html").read_bytes()
+            return _respond(start_response, 200, page, "text/html; charset=utf-8")
+        if aws.INVOKE_PATH.search(path) and method == "POST":
+            answer = aws.invoke_lambda(path, _body(environ, limit=6 * MAX_BODY_BYTES))
+            if answer is not None:
+                status, headers, body = answer
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers.items()))
+                return [body]
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with aws.DYNAMODB_LOCK:
+                return list(self._moto(environ, start_response))
+        return self._moto(environ, start_response)
+
+    def _graphql(
+        self, environ: dict[str, Any], start_response: StartResponse, method: str
+    ) -> Iterable[bytes]:
+        if method != "POST":
+            return _error(
+                start_response, 405, "MalformedHttpRequestException", "Use POST for GraphQL requests."
+            )
+        content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            return _error(
+                start_response, 415, "UnsupportedMediaTypeException", "Content-Type must be application/json."
+            )
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_BODY_BYTES:
+            return _error(
+                start_response,
+                413,
+                "PayloadTooLargeException",
+                f"Request body is over {MAX_BODY_BYTES} bytes.",
+            )
+        body = _body(environ, limit=MAX_BODY_BYTES)
+        status, answer = self.stack.api.execute(
+            body,
+            authorization=environ.get("HTTP_AUTHORIZATION"),
+            headers=_headers(environ),
+            source_ip=str(environ.get("REMOTE_ADDR", "127.0.0.1")),
+        )
+        return _respond(start_response, status, json.dumps(answer).encode(), "application/json")
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+}
+
+
+def _body(environ: dict[str, Any], limit: int) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    stream = environ["wsgi.input"]
+    return bytes(stream.read(min(length, limit))) if length else b""
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+def _respond(start_response: StartResponse, status: int, body: bytes, content_type: str) -> list[bytes]:
+    start_response(
+        f"{status} {_REASONS.get(status, 'OK')}",
+        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _error(start_response: StartResponse, status: int, error_type: str, message: str) -> list[bytes]:
+    body = json.dumps({"errors": [{"errorType": error_type, "message": message}]}).encode()
+    return _respond(start_response, status, body, "application/json")
