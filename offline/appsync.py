@@ -75,7 +75,7 @@ from graphql import (
     validate,
 )
 from graphql import execute as execute_document
-from graphql.language import ConstDirectiveNode, DocumentNode
+from graphql.language import ConstDirectiveNode, DocumentNode, OperationDefinitionNode
 
 from offline import template as cfn
 from offline.auth import Identity, InvalidToken, TokenIssuer
@@ -562,6 +562,14 @@ class AppSyncApi:
             document = parse(query)
         except GraphQLError:
             return 400, _transport_error("MalformedHttpRequestException", "Unable to parse GraphQL query.")
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        names = {d.name.value for d in operations if d.name}
+        if operation_name is not None and operation_name not in names:
+            message = f"Unknown operation named '{operation_name}'."
+            return 400, _transport_error("BadRequestException", message)
+        if operation_name is None and len(operations) > 1:
+            message = "Must provide operation name if query contains multiple operations."
+            return 400, _transport_error("BadRequestException", message)
         errors = validate(self.schema, document, self._rules, hide_suggestions=True)
         if errors:
             return 200, {"data": None, "errors": [_request_error(error) for error in errors]}

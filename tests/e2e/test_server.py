@@ -1,0 +1,253 @@
+"""`make run`'s server, over HTTP, as a front-end developer and the on-call engineer use it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from offline.auth import TokenIssuer
+from tests.e2e.conftest import ROOT, Server, start_server
+
+BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
+GET = "query($id: ID!) { getBooking(id: $id) { id status bookingReference customer } }"
+
+
+def book(server: Server, token: str, flight: str, card: str) -> str:
+    request = {
+        "paymentToken": card,
+        "bookingOutboundFlightId": flight,
+        "idempotencyKey": uuid.uuid4().hex[:16],
+    }
+    status, body = server.graphql(BOOK, {"i": request}, token=token)
+    assert status == 200, body
+    assert "errors" not in body, body
+    return str(body["data"]["processBooking"]["id"])
+
+
+def settled(server: Server, token: str, booking_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll getBooking until the saga has ended (CONFIRMED or CANCELLED)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, body = server.graphql(GET, {"id": booking_id}, token=token)
+        booking = body["data"]["getBooking"]
+        if booking and booking["status"] != "UNCONFIRMED":
+            return dict(booking)
+        time.sleep(0.05)
+    raise TimeoutError(f"booking {booking_id} still UNCONFIRMED after {timeout}s")
+
+
+def execution_arn(server: Server, booking_id: str) -> str:
+    machines = server.aws("stepfunctions").list_state_machines()["stateMachines"]
+    [machine] = [m["stateMachineArn"] for m in machines if m["name"].endswith("process-booking")]
+    return machine.replace(":stateMachine:", ":execution:") + f":{booking_id}"
+
+
+def wait_execution(server: Server, booking_id: str) -> dict[str, Any]:
+    sfn = server.aws("stepfunctions")
+    arn = execution_arn(server, booking_id)
+    for _ in range(1200):
+        description: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING":
+            return description
+        time.sleep(0.05)
+    raise TimeoutError(arn)
+
+
+def seats(server: Server, flight: str) -> int:
+    item = server.aws("dynamodb").get_item(
+        TableName="booking-offline-FlightTable", Key={"id": {"S": flight}}, ConsistentRead=True
+    )["Item"]
+    return int(item["seatCapacity"]["N"])
+
+
+def test_a_booking_over_http_is_confirmed_and_visible_through_the_aws_endpoint(
+    server: Server, tokens: TokenIssuer
+) -> None:
+    token = tokens.mint("http-alice")
+    card = f"tok_visa_{uuid.uuid4().hex[:8]}"
+    before = seats(server, "SA1001-LGW-MAD")
+
+    booking_id = book(server, token, "SA1001-LGW-MAD", card)
+    booking = settled(server, token, booking_id)
+
+    assert booking["status"] == "CONFIRMED"
+    assert booking["customer"] == "http-alice"
+    history = server.aws("stepfunctions").get_execution_history(
+        executionArn=execution_arn(server, booking_id)
+    )
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-1] == "Notify Booking Confirmed"
+    row = server.aws("dynamodb").get_item(
+        TableName="booking-offline-BookingTable", Key={"id": {"S": booking_id}}, ConsistentRead=True
+    )["Item"]
+    assert row["status"]["S"] == "CONFIRMED"
+    assert row["bookingReference"]["S"] == booking["bookingReference"]
+    assert seats(server, "SA1001-LGW-MAD") == before - 1
+    [charge] = [c for c in server.ledger() if c["charge_id"] == card]
+    assert (charge["status"], charge["captures"], charge["amount_captured"]) == ("captured", 1, 12_900)
+
+
+def test_thirty_concurrent_bookings_on_ten_seats_confirm_exactly_ten(
+    server: Server, tokens: TokenIssuer
+) -> None:
+    flight = "SA2001-LGW-CDG"
+    assert seats(server, flight) == 10
+    cards = {f"crowd-{n:02d}": f"tok_visa_crowd{n:02d}{uuid.uuid4().hex[:6]}" for n in range(30)}
+    ids: dict[str, str] = {}
+    lowest = [10]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            lowest[0] = min(lowest[0], seats(server, flight))
+            time.sleep(0.02)
+
+    def customer(sub: str) -> None:
+        ids[sub] = book(server, tokens.mint(sub), flight, cards[sub])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    clients = [threading.Thread(target=customer, args=(sub,)) for sub in cards]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    outcomes = {sub: wait_execution(server, booking_id)["status"] for sub, booking_id in ids.items()}
+    done.set()
+    watcher.join()
+
+    statuses = [settled(server, tokens.mint(sub), booking_id)["status"] for sub, booking_id in ids.items()]
+    assert sorted(statuses) == ["CANCELLED"] * 20 + ["CONFIRMED"] * 10
+    assert sorted(outcomes.values()) == ["FAILED"] * 20 + ["SUCCEEDED"] * 10
+    assert lowest[0] >= 0
+    assert seats(server, flight) == 0
+    ledger = {c["charge_id"]: c for c in server.ledger() if c["charge_id"] in cards.values()}
+    captured = [c for c in ledger.values() if c["captures"] == 1 and c["status"] == "captured"]
+    assert len(captured) == 10
+    assert all(c["status"] in {"captured", "released"} for c in ledger.values())  # nothing left authorised
+    assert all(c["refunds"] == 0 for c in captured)
+
+
+def test_a_declined_card_over_http_cancels_and_keeps_nothing(server: Server, tokens: TokenIssuer) -> None:
+    token = tokens.mint("http-declined")
+    before = seats(server, "SA1002-MAD-LGW")
+
+    booking = settled(server, token, book(server, token, "SA1002-MAD-LGW", "tok_chargeDeclined"))
+
+    assert booking["status"] == "CANCELLED"
+    assert seats(server, "SA1002-MAD-LGW") == before
+    [charge] = [c for c in server.ledger() if c["charge_id"] == "tok_chargeDeclined"]
+    assert charge["captures"] == 0
+
+
+def test_a_payment_outage_over_http_cancels_gives_the_seat_back_and_pages(
+    server: Server, tokens: TokenIssuer
+) -> None:
+    token = tokens.mint("http-outage")
+    card = f"tok_visa_{uuid.uuid4().hex[:8]}"
+    before = seats(server, "SA1002-MAD-LGW")
+    sqs = server.aws("sqs")
+    dlq = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("BookingDLQ"))
+    server.outage(True)
+    try:
+        booking_id = book(server, token, "SA1002-MAD-LGW", card)
+        execution = wait_execution(server, booking_id)
+    finally:
+        server.outage(False)
+
+    assert (execution["status"], execution["error"]) == ("FAILED", "PaymentUnavailable")
+    assert settled(server, token, booking_id)["status"] == "CANCELLED"
+    assert seats(server, "SA1002-MAD-LGW") == before
+    messages = [
+        json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    ]
+    [message] = [m for m in messages if m["bookingId"] == booking_id]
+    assert message["notUndone"] == ["refundPayment"]
+    assert card not in json.dumps(messages)
+
+
+def test_the_readme_quick_start_runs_as_written(server: Server) -> None:
+    readme = (ROOT / "README.md").read_text()
+    [script] = re.findall(r"<!-- quick-start: tested -->\s*```bash\n(.*?)```", readme, re.S)
+
+    result = subprocess.run(  # noqa: S603 - the README's own commands
+        ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
+        cwd=ROOT,
+        env={"URL": server.url, "PATH": _path_with_python(), "HOME": str(Path.home())},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    booked = answers[0]["data"]["processBooking"]
+    assert booked["status"] == "UNCONFIRMED"
+    mine = answers[-1]["data"]["getBookingByStatus"]["items"]
+    assert booked["id"] in {item["id"] for item in mine}
+
+
+def _path_with_python() -> str:
+    """The README says `.venv/bin/python`; when the tests run from another interpreter, put it first."""
+    import os
+    import sys
+
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def test_the_server_survives_bad_requests_and_still_books(server: Server, tokens: TokenIssuer) -> None:
+    token = tokens.mint("http-robust")
+    bad = [
+        (
+            "malformed JSON",
+            server.post("/graphql", b"{not json", token),
+            400,
+            "MalformedHttpRequestException",
+        ),
+        ("over 1 MB", server.post("/graphql", b"x" * 1_100_000, token), 413, "PayloadTooLargeException"),
+        (
+            "wrong content type",
+            server.post("/graphql", b'{"query": "{ getFlight(id: \\"x\\") { id } }"}', token, "text/plain"),
+            415,
+            "UnsupportedMediaTypeException",
+        ),
+        (
+            "unknown operation",
+            server.post(
+                "/graphql",
+                json.dumps({"query": 'query A { getFlight(id: "x") { id } }', "operationName": "B"}).encode(),
+                token,
+            ),
+            400,
+            "BadRequestException",
+        ),
+        ("bad token", server.graphql(GET, {"id": "x"}, token="not-a-token"), 401, "UnauthorizedException"),
+        ("no token", server.graphql(GET, {"id": "x"}, token=None), 401, "UnauthorizedException"),
+    ]
+    for name, (status, body), expected_status, error_type in bad:
+        assert (name, status, body["errors"][0]["errorType"]) == (name, expected_status, error_type)
+        assert body["errors"][0]["message"]
+
+    booking = settled(
+        server, token, book(server, token, "SA1001-LGW-MAD", f"tok_visa_{uuid.uuid4().hex[:8]}")
+    )
+    assert booking["status"] == "CONFIRMED"
+
+
+def test_ctrl_c_stops_the_server_cleanly() -> None:
+    running = start_server()
+    assert running.process.poll() is None
+    running.process.send_signal(2)  # SIGINT, as Ctrl-C sends
+    code = running.process.wait(timeout=30)
+    output = running.log.read_text(errors="replace")
+    running.log.unlink(missing_ok=True)
+    assert code == 0, output[-2000:]
+    assert "Stopped." in output
