@@ -11,7 +11,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is traced: the functions call AWS through boto3 and the Payment API through urllib.
+# Auto-patching every library X-Ray knows imports requests and sqlite3 at each cold start.
+tracer = Tracer(patch_modules=("botocore",))
 metrics = Metrics()
 
 CORRELATION_ID_PATH = "bookingId"

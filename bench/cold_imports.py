@@ -1,0 +1,185 @@
+"""Cold import time of each Lambda handler, as a ratio to creating one boto3 DynamoDB client.
+
+A cold start pays for every module a handler imports before the first event is handled, so the
+figure that matters is the import of the handler module in a fresh interpreter. Absolute times
+depend on the machine; the ratio to `import boto3; boto3.client("dynamodb")`, measured in the same
+run, does not much. Goals: at most 1.3 for a task function, 1.5 for the Api function.
+
+Each function of template.yaml is imported in fresh subprocesses with the environment the template
+gives it (Globals included, references replaced by dummy names and ARNs), a dummy region and
+credentials, and Lambda's own `LAMBDA_TASK_ROOT`, so Powertools Tracer takes the path it takes in
+Lambda (X-Ray SDK loaded and libraries patched; `--outside-lambda` leaves it unset).
+`POWERTOOLS_TRACE_DISABLED` is never set: the Tracer's cost counts. Runs are interleaved (baseline,
+then every function, repeated) so load on the machine hits all of them alike; one round is
+discarded first. Nothing is sent over the network.
+
+Run: `make bench` (or `.venv/bin/python bench/cold_imports.py [--runs 7]`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from offline import template as cfn  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+BASELINE = f'import boto3; boto3.client("dynamodb", region_name="{REGION}")'
+TASK_GOAL = 1.3
+API_GOAL = 1.5
+API_FUNCTION = "ApiFunction"
+SUBPROCESS_TIMEOUT_SECONDS = 60.0
+
+PARAMETER_VALUES = {"PaymentApiUrl": "http://127.0.0.1:9"}
+"""Template parameters given a value of their own; the others keep their Default."""
+
+RESOURCE_VALUES = {
+    "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:t",
+    "AWS::Serverless::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m",
+    "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m",
+    "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:page-token",
+}
+"""What `Ref` returns for a resource, by type; a table (and anything else) gets `bench-<LogicalId>`."""
+
+COMMON_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+}
+LAMBDA_ENVIRONMENT = {
+    "LAMBDA_TASK_ROOT": str(ROOT / "src"),
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+}
+DROPPED_PREFIXES = ("AWS_", "POWERTOOLS_", "LAMBDA_", "_X_AMZN_", "_HANDLER", "PYTHONPATH")
+"""Variables of the calling shell that would change what a handler does at import."""
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    module: str
+    environment: dict[str, str]
+    goal: float | None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="fresh imports per function (default 7)")
+    parser.add_argument(
+        "--outside-lambda", action="store_true", help="leave LAMBDA_TASK_ROOT unset (Tracer disables itself)"
+    )
+    args = parser.parse_args()
+    if not 1 <= args.runs <= 100:
+        parser.error("--runs is between 1 and 100")
+
+    base = _base_environment(lambda_like=not args.outside_lambda)
+    baseline = Case("boto3 + dynamodb client", "", base, None)
+    cases = [baseline, *_function_cases(base)]
+    timings: dict[str, list[float]] = {case.label: [] for case in cases}
+    for round_number in range(args.runs + 1):
+        for case in cases:
+            seconds = _import_seconds(case)
+            if round_number > 0:
+                timings[case.label].append(seconds)
+
+    baseline_median = statistics.median(timings[baseline.label])
+    width = max(len(case.label) for case in cases)
+    print(
+        f"{args.runs} fresh interpreters each, interleaved; Python {sys.version.split()[0]}; "
+        f"{'outside Lambda' if args.outside_lambda else 'LAMBDA_TASK_ROOT set'}"
+    )
+    print(f"{'function':<{width}}  {'median s':>8}  {'min s':>6}  {'ratio':>5}  {'goal':>6}  met")
+    for case in cases:
+        median = statistics.median(timings[case.label])
+        ratio = median / baseline_median
+        goal = f"≤ {case.goal:.1f}" if case.goal is not None else "—"
+        met = ("yes" if ratio <= case.goal else "NO") if case.goal is not None else ""
+        print(
+            f"{case.label:<{width}}  {median:>8.3f}  {min(timings[case.label]):>6.3f}  {ratio:>5.2f}  "
+            f"{goal:>6}  {met}".rstrip()
+        )
+
+
+def _base_environment(*, lambda_like: bool) -> dict[str, str]:
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(DROPPED_PREFIXES)}
+    environment.update(COMMON_ENVIRONMENT)
+    if lambda_like:
+        environment.update(LAMBDA_ENVIRONMENT)
+    environment["PYTHONPATH"] = str(ROOT / "src")
+    return environment
+
+
+def _function_cases(base: dict[str, str]) -> list[Case]:
+    """One case per AWS::Serverless::Function, in template order, with its resolved environment."""
+    template = cfn.load(ROOT / "template.yaml")
+    resources: dict[str, Any] = template["Resources"]
+    parameters: dict[str, Any] = template.get("Parameters", {})
+    globals_ = template.get("Globals", {}).get("Function", {})
+    global_variables = globals_.get("Environment", {}).get("Variables", {})
+    cases = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        variables = {**global_variables, **properties.get("Environment", {}).get("Variables", {})}
+        environment = dict(base)
+        environment.update(
+            {name: _dummy(name, value, resources, parameters) for name, value in variables.items()}
+        )
+        environment["AWS_LAMBDA_FUNCTION_NAME"] = f"bench-{logical_id}"
+        cases.append(
+            Case(
+                label=logical_id,
+                module=str(properties["Handler"]).rsplit(".", 1)[0],
+                environment=environment,
+                goal=API_GOAL if logical_id == API_FUNCTION else TASK_GOAL,
+            )
+        )
+    return cases
+
+
+def _dummy(name: str, value: Any, resources: dict[str, Any], parameters: dict[str, Any]) -> str:
+    """A plain string for an environment value: parameters keep their default, resources get fakes."""
+    if not isinstance(value, dict):
+        return str(value)
+    reference = value.get("Ref") if len(value) == 1 else None
+    if isinstance(reference, str) and reference in parameters:
+        default = parameters[reference].get("Default", f"bench-{reference}")
+        return PARAMETER_VALUES.get(reference, str(default))
+    if isinstance(reference, str) and reference in resources:
+        return RESOURCE_VALUES.get(str(resources[reference].get("Type")), f"bench-{reference}")
+    return f"bench-{name.lower()}"
+
+
+def _import_seconds(case: Case) -> float:
+    statement = BASELINE if not case.module else f"import {case.module}"
+    code = f"import time; t=time.perf_counter(); {statement}; print(time.perf_counter()-t)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=case.environment,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_SECONDS,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise SystemExit(f"{case.label}: the import failed\n{result.stderr.strip()}")
+    return float(lines[-1])
+
+
+if __name__ == "__main__":
+    main()
