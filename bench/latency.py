@@ -21,15 +21,10 @@ Run: `make bench` (or `.venv/bin/python bench/latency.py [--bookings 50] [--thro
 from __future__ import annotations
 
 import argparse
-import collections
-import contextlib
 import json
 import math
-import os
-import re
 import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,11 +34,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from server_process import ServerProcess  # noqa: E402
 
 from offline.auth import TokenIssuer  # noqa: E402
 
@@ -52,89 +49,14 @@ THROUGHPUT_FLIGHT = "SA1002-MAD-LGW"
 BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
 GET_BOOKING = "query($id: ID!) { getBooking(id: $id) { id status } }"
 GET_FLIGHT = "query($id: ID!) { getFlight(id: $id) { id seatCapacity } }"
-GRAPHQL_BANNER = re.compile(r"GraphQL\s+POST (http://127\.0\.0\.1:\d+)/graphql")
-READY_BANNER = re.compile(r"ready in ([0-9.]+)\s*s")
 POLL_SECONDS = 0.02
 BOOKING_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 STARTUP_TIMEOUT_SECONDS = 120.0
-STOP_SECONDS = 15.0
 CONCURRENT_CLIENTS = 8
 
 # Loopback only: never route a request through a proxy from the environment.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class ServerProcess:
-    """`python -m offline serve --port 0` in a subprocess of its own, stopped on exit whatever happens."""
-
-    def __init__(self) -> None:
-        environment = dict(os.environ)
-        environment["PYTHONPATH"] = os.pathsep.join(
-            [str(ROOT), str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
-        )
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "offline", "serve", "--host", "127.0.0.1", "--port", "0"],
-            cwd=ROOT,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.url: str | None = None
-        self.ready_seconds: float | None = None
-        self.tail: collections.deque[str] = collections.deque(maxlen=40)
-        self._banner = threading.Event()
-        # The functions log to stdout: keep reading it, or the server blocks on a full pipe.
-        self._reader = threading.Thread(target=self._read, name="server-stdout", daemon=True)
-        try:
-            self._reader.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    def _read(self) -> None:
-        if self.process.stdout is None:
-            return
-        for line in self.process.stdout:
-            self.tail.append(line.rstrip())
-            if self.ready_seconds is None and (ready := READY_BANNER.search(line)):
-                self.ready_seconds = float(ready.group(1))
-            if self.url is None and (banner := GRAPHQL_BANNER.search(line)):
-                self.url = banner.group(1)
-                self._banner.set()
-        self._banner.set()
-
-    def wait_url(self, timeout: float) -> str:
-        """The server's base URL, once its banner is printed; SystemExit if it dies or is too slow."""
-        self._banner.wait(timeout=timeout)
-        if self.url is None:
-            state = f"exited with {self.process.poll()}" if self.process.poll() is not None else "too slow"
-            raise SystemExit(f"the server printed no GraphQL URL ({state}):\n" + "\n".join(self.tail))
-        return self.url
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=STOP_SECONDS)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        if self._reader.is_alive():
-            self._reader.join(timeout=2.0)
 
 
 class GraphQLError(Exception):
@@ -267,7 +189,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
     with ServerProcess() as server:
-        url = server.wait_url(STARTUP_TIMEOUT_SECONDS)
+        url = server.wait_url(time.perf_counter() + STARTUP_TIMEOUT_SECONDS)
         booker = Booker(url)
         needed = {LATENCY_FLIGHT: 1 + args.bookings, THROUGHPUT_FLIGHT: 2 * args.throughput}
         for flight_id, seats in needed.items():
