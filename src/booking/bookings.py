@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import plain, store_error
+from booking.clients import plain, read_page, store_error
 from booking.errors import (
     BookingNotFound,
     BookingStateConflict,
@@ -123,13 +123,7 @@ class BookingRepository:
             "ExpressionAttributeValues": {":customer": {"S": customer}, ":status": {"S": status}},
             "Limit": limit,
         }
-        if start_key:
-            request["ExclusiveStartKey"] = start_key
-        try:
-            answer = self._client.query(**request)
-        except ClientError as error:
-            raise store_error(error) from None
-        return [plain(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+        return read_page(self._client.query, request, start_key, plain)
 
     def scan(
         self, limit: int, start_key: dict[str, Any] | None
@@ -140,13 +134,7 @@ class BookingRepository:
             "FilterExpression": "attribute_exists(customer)",
             "Limit": limit,
         }
-        if start_key:
-            request["ExclusiveStartKey"] = start_key
-        try:
-            answer = self._client.scan(**request)
-        except ClientError as error:
-            raise store_error(error) from None
-        return [plain(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+        return read_page(self._client.scan, request, start_key, plain)
 
     def set_checked_in(self, booking_id: str, checked_in: bool, seen_updated_at: str) -> bool:
         """Write `checkedIn` only if the booking is still the version the caller's checks were made on.

@@ -7,11 +7,13 @@ pool. The SDK's own retries absorb short throttling; what is left surfaces as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from booking.errors import BookingStoreUnavailable
 
@@ -85,3 +87,19 @@ def plain(item: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return {key: convert(deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def read_page(
+    call: Callable[..., Any],
+    request: dict[str, Any],
+    start_key: dict[str, Any] | None,
+    convert: Callable[[dict[str, Any]], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a Query or Scan: the converted items and the key the next page starts after."""
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    try:
+        answer = call(**request)
+    except ClientError as error:
+        raise store_error(error) from None
+    return [convert(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import plain, store_error
+from booking.clients import plain, read_page, store_error
 from booking.errors import FlightFull, FlightNotFound
 
 if TYPE_CHECKING:
@@ -108,13 +108,7 @@ class FlightRepository:
             },
             "Limit": limit,
         }
-        if start_key:
-            request["ExclusiveStartKey"] = start_key
-        try:
-            answer = self._client.query(**request)
-        except ClientError as error:
-            raise store_error(error) from None
-        return [_public(item) for item in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+        return read_page(self._client.query, request, start_key, _public)
 
     def reserve_seat(self, flight_id: str, booking_id: str) -> SeatOutcome:
         """Take one seat for the booking, or see that it already holds one."""
