@@ -40,21 +40,14 @@ def _state(stack: OfflineStack) -> tuple[int, int]:
     return items, len(executions)
 
 
-def test_process_booking_runs_the_saga_to_confirmed_and_get_booking_shows_it(stack: OfflineStack) -> None:
+def test_process_booking_runs_the_saga_to_confirmed_and_get_booking_shows_it(
+    stack: OfflineStack, capfd: pytest.CaptureFixture[str]
+) -> None:
     stack.put_flight("F1", seats=3, price=15_000)
     token = stack.tokens.mint("alice-sub", username="alice")
+    card = unique_token()
 
-    answer = stack.graphql(
-        BOOK,
-        {
-            "i": {
-                "paymentToken": unique_token(),
-                "bookingOutboundFlightId": "F1",
-                "idempotencyKey": "first-booking",
-            }
-        },
-        token=token,
-    )
+    answer = stack.graphql(BOOK, booking_input(key="first-booking", paymentToken=card), token=token)
 
     booking = answer["data"]["processBooking"]
     assert booking["status"] == "UNCONFIRMED"
@@ -66,6 +59,10 @@ def test_process_booking_runs_the_saga_to_confirmed_and_get_booking_shows_it(sta
     assert len(seen["bookingReference"]) == 6
     assert seen["outboundFlight"] == {"id": "F1"}
     assert stack.seats_left("F1") == 2
+    logs = capfd.readouterr()
+    api_lines = [line for line in logs.out.splitlines() if '"operation":"processBooking"' in line]
+    assert any(booking["id"] in line and '"caller":"alice-sub"' in line for line in api_lines)
+    assert card not in logs.out + logs.err  # the payment token is in no log line, API or saga
 
 
 def test_the_same_idempotency_key_twice_is_one_booking_and_one_execution(stack: OfflineStack) -> None:
