@@ -96,7 +96,7 @@ def test_get_booking_answers_before_the_saga_has_written_the_row(stack: OfflineS
     stack.put_flight("F1", seats=3)
     stack.put_flight("FULL", seats=0, maximum=3)
     token = stack.tokens.mint("alice-sub")
-    stack.lambdas.inject("ReserveFlightFunction", "error", times=2, error_type="Lambda.ServiceException")
+    stack.lambdas.inject("ReserveFlightFunction", "error", times=3, error_type="Lambda.ServiceException")
 
     pending = stack.graphql(
         BOOK,
