@@ -28,8 +28,6 @@ import statistics
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +41,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from server_process import ServerProcess  # noqa: E402
 
 from offline.auth import TokenIssuer  # noqa: E402
+from offline.client import post_graphql  # noqa: E402
 
 LATENCY_FLIGHT = "SA1001-LGW-MAD"
 THROUGHPUT_FLIGHT = "SA1002-MAD-LGW"
@@ -55,31 +54,19 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 STARTUP_TIMEOUT_SECONDS = 120.0
 CONCURRENT_CLIENTS = 8
 
-# Loopback only: never route a request through a proxy from the environment.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
 
 class GraphQLError(Exception):
     """The server answered, but not with data (HTTP error or GraphQL `errors`)."""
 
 
 def graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """POST one GraphQL request and return its `data`; GraphQLError for anything else."""
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": token},
-        method="POST",
-    )
+    """One GraphQL request's `data`; GraphQLError for anything else (HTTP error, `errors`, no answer)."""
     try:
-        with OPENER.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise GraphQLError(f"HTTP {error.code}: {error.read()[:300].decode(errors='replace')}") from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
+        status, body = post_graphql(url, query, variables, token=token, timeout=REQUEST_TIMEOUT_SECONDS)
+    except OSError as error:
         raise GraphQLError(f"{type(error).__name__}: {error}") from None
-    if not isinstance(body, dict) or body.get("errors") or not isinstance(body.get("data"), dict):
-        raise GraphQLError(json.dumps(body)[:300])
+    if status != 200 or body.get("errors") or not isinstance(body.get("data"), dict):
+        raise GraphQLError(f"HTTP {status}: {json.dumps(body)[:300]}")
     return dict(body["data"])
 
 

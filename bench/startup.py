@@ -21,11 +21,8 @@ import signal
 import statistics
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -33,38 +30,13 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 from server_process import ServerProcess  # noqa: E402
 
 from offline.auth import TokenIssuer  # noqa: E402
+from offline.client import post_graphql  # noqa: E402
 
 TARGET_SECONDS = 15.0
 FLIGHT_ID = "SA1001-LGW-MAD"
 QUERY = "query($id: ID!) { getFlight(id: $id) { id flightNumber seatCapacity } }"
 POLL_SECONDS = 0.02
 REQUEST_TIMEOUT_SECONDS = 10.0
-
-# Loopback only: never route a request through a proxy from the environment.
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST one GraphQL request; the HTTP status and the JSON body, whatever the status."""
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": token},
-        method="POST",
-    )
-    try:
-        with OPENER.open(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:
-            return int(response.status), _json(response.read())
-    except urllib.error.HTTPError as error:
-        return int(error.code), _json(error.read())
-
-
-def _json(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        return {"unreadable": raw[:200].decode(errors="replace")}
-    return body if isinstance(body, dict) else {"body": body}
 
 
 def one_run(token: str, timeout: float) -> tuple[float, float | None]:
@@ -75,8 +47,10 @@ def one_run(token: str, timeout: float) -> tuple[float, float | None]:
         last = "no answer yet"
         while time.perf_counter() < deadline:
             try:
-                status, body = graphql(url, token, QUERY, {"id": FLIGHT_ID})
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                status, body = post_graphql(
+                    url, QUERY, {"id": FLIGHT_ID}, token=token, timeout=REQUEST_TIMEOUT_SECONDS
+                )
+            except OSError as error:  # URLError, refused, reset, timed out: not up yet
                 last = f"{type(error).__name__}: {error}"
             else:
                 if status == 200 and (body.get("data") or {}).get("getFlight"):

@@ -12,6 +12,7 @@ here. The offline server wraps the same routing around moto's WSGI app.
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 from typing import Any
@@ -29,8 +30,9 @@ DYNAMODB_LOCK = threading.RLock()
 """Serialises DynamoDB calls into moto, in-process and in the server alike."""
 
 _active_runtime: LambdaRuntime | None = None
-dynamodb_calls: list[str] = []
-"""Every DynamoDB operation sent to moto, in order (e.g. "Query", "BatchGetItem"): tests count reads."""
+dynamodb_calls: collections.deque[str] = collections.deque(maxlen=1000)
+"""The latest DynamoDB operations sent to moto, in order (e.g. "Query", "BatchGetItem"): tests count
+reads. Bounded, so a long-running server does not keep every call."""
 
 
 def activate(runtime: LambdaRuntime | None) -> None:

@@ -12,13 +12,12 @@ import json
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from offline.auth import TokenIssuer
+from offline.client import post_graphql
 
 DEFAULT_URL = "http://127.0.0.1:4000"
 
@@ -186,21 +185,12 @@ def _follow(sfn: Any, execution: str) -> None:
 
 
 def _graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{url}/graphql",
-        data=json.dumps({"query": query, "variables": variables}).encode(),
-        headers={"Content-Type": "application/json", "Authorization": token},
-        method="POST",
-    )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        raise SystemExit(f"{url}/graphql answered {error.code}: {error.read().decode()}") from None
-    except urllib.error.URLError as error:
-        raise SystemExit(f"cannot reach {url}: {error.reason} (is `make run` running?)") from None
-    if body.get("errors"):
-        raise SystemExit(f"GraphQL errors: {json.dumps(body['errors'])}")
+        status, body = post_graphql(url, query, variables, token=token)
+    except OSError as error:
+        raise SystemExit(f"cannot reach {url}: {error} (is `make run` running?)") from None
+    if status != 200 or body.get("errors") or not isinstance(body.get("data"), dict):
+        raise SystemExit(f"{url}/graphql answered {status}: {json.dumps(body)}")
     return dict(body["data"])
 
 

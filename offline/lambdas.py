@@ -25,6 +25,7 @@ running the handler.
 
 from __future__ import annotations
 
+import collections
 import importlib
 import json
 import os
@@ -119,7 +120,9 @@ class LambdaRuntime:
     """The functions of one offline stack, invoked by name or ARN."""
 
     functions: dict[str, LocalFunction] = field(default_factory=dict)
-    invocations: list[Invocation] = field(default_factory=list)
+    invocations: collections.deque[Invocation] = field(default_factory=lambda: collections.deque(maxlen=5000))
+    """The latest invocations, for tests; bounded, as payloads (payment tokens among them) must not pile
+    up in a long-running server."""
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _loaded: dict[str, tuple[Any, frozenset[tuple[str, str]]]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -155,7 +156,7 @@ class OfflineStack:
                 "departureDate": {"S": departure[:10]},
                 "departureAirportCode": {"S": "LGW"},
                 "arrivalAirportCode": {"S": "MAD"},
-                "flightNumber": {"S": f"SA{abs(hash(flight_id)) % 10000:04d}"},
+                "flightNumber": {"S": f"SA{zlib.crc32(flight_id.encode()) % 10000:04d}"},
             },
         )
 

@@ -91,25 +91,25 @@ class BookingRepository:
         self._client = client
 
     def get(self, booking_id: str) -> BookingRecord | None:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": booking_id}}, ConsistentRead=True
-            ).get("Item")
-        except ClientError as error:
-            raise store_error(error) from None
+        item = self._read(booking_id)
         return BookingRecord.from_item(item) if item else None
 
     def get_item(self, booking_id: str) -> dict[str, Any] | None:
         """The booking as the API shows it; claim items are not bookings."""
         if booking_id.startswith((REFERENCE_ITEM_PREFIX, CHARGE_CLAIM_PREFIX)):
             return None
+        item = self._read(booking_id)
+        return plain(item) if item else None
+
+    def _read(self, item_id: str) -> dict[str, Any] | None:
+        """A strongly consistent read: every status check must see the latest transition."""
         try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": booking_id}}, ConsistentRead=True
+            item: dict[str, Any] | None = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": item_id}}, ConsistentRead=True
             ).get("Item")
         except ClientError as error:
             raise store_error(error) from None
-        return plain(item) if item else None
+        return item
 
     def by_customer_status(
         self, customer: str, status: str, limit: int, start_key: dict[str, Any] | None
@@ -223,12 +223,7 @@ class BookingRepository:
 
     def charge_owner(self, payment_token: str) -> str | None:
         """The booking that claimed this charge, if any."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"id": {"S": charge_claim_id(payment_token)}}, ConsistentRead=True
-            ).get("Item")
-        except ClientError as error:
-            raise store_error(error) from None
+        item = self._read(charge_claim_id(payment_token))
         return item["bookingId"]["S"] if item else None
 
     def confirm(self, booking_id: str) -> BookingRecord:

@@ -361,7 +361,7 @@ def test_a_page_of_bookings_reads_its_flights_in_one_batched_invocation(stack: O
 
     items = answer["data"]["getBookingByStatus"]["items"]
     assert {item["id"]: item["outboundFlight"]["id"] for item in items} == flights
-    page, batch = stack.lambdas.invocations[before:]
+    page, batch = list(stack.lambdas.invocations)[before:]
     assert isinstance(page.payload, dict)
     assert page.payload["info"]["fieldName"] == "getBookingByStatus"
     assert isinstance(batch.payload, list)
