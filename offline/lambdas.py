@@ -54,6 +54,8 @@ class LocalFunction:
     memory_mb: int = 128
     code_path: str | None = None
     """The function's CodeUri: on `sys.path`, as Lambda puts the code's root (/var/task) there."""
+    reserved_concurrency: int | None = None
+    """`ReservedConcurrentExecutions` from the template: more concurrent invocations are throttled."""
 
     @property
     def module(self) -> str:
@@ -92,6 +94,13 @@ class _Fault:
     remaining: int
     error_type: str = "Lambda.ServiceException"
     message: str = "injected fault"
+    booking_id: str | None = None
+
+    def applies_to(self, event: Any) -> bool:
+        """A fault scoped to one booking matches only the invocations that carry its id."""
+        return self.booking_id is None or (
+            isinstance(event, dict) and event.get("bookingId") == self.booking_id
+        )
 
 
 class UnknownFunction(LookupError):
@@ -160,11 +169,15 @@ class LambdaRuntime:
         times: int = 1,
         error_type: str = "Lambda.ServiceException",
         message: str = "injected fault",
+        booking_id: str | None = None,
     ) -> None:
-        """Make the next `times` invocations of `function` fail the way `kind` says."""
+        """Make the next `times` invocations of `function` (of one booking, if `booking_id` is given)
+        fail the way `kind` says."""
         target = self.find(function)
         with self._lock:
-            self._faults.setdefault(target.name, []).append(_Fault(kind, times, error_type, message))
+            self._faults.setdefault(target.name, []).append(
+                _Fault(kind, times, error_type, message, booking_id)
+            )
 
     def clear_faults(self) -> None:
         """Forget every fault not yet used up."""
@@ -184,7 +197,7 @@ class LambdaRuntime:
         except json.JSONDecodeError:
             return _error_response("Runtime.UnmarshalError", "Could not parse request body into json")
         with self._lock:
-            fault = self._take_fault(function.name)
+            fault = self._take_fault(function.name, event)
             if fault is not None and fault.kind == "error":
                 self.invocations.append(Invocation(function.name, event, fault.error_type))
                 return _error_response(fault.error_type, fault.message)
@@ -197,14 +210,14 @@ class LambdaRuntime:
             self.invocations.append(Invocation(function.name, event, error_type))
             return response
 
-    def _take_fault(self, name: str) -> _Fault | None:
-        pending = self._faults.get(name)
-        if not pending:
+    def _take_fault(self, name: str, event: Any) -> _Fault | None:
+        pending = self._faults.get(name, [])
+        fault = next((candidate for candidate in pending if candidate.applies_to(event)), None)
+        if fault is None:
             return None
-        fault = pending[0]
         fault.remaining -= 1
         if fault.remaining <= 0:
-            pending.pop(0)
+            pending.remove(fault)
         return fault
 
     def _run(self, function: LocalFunction, event: Any) -> tuple[InvokeResponse, str | None]:
