@@ -3,11 +3,14 @@
 Lambda `Invoke` goes to the local `LambdaRuntime`; every other request goes to moto. DynamoDB
 requests take one lock on their way into moto, because moto evaluates a condition and applies the
 write in separate steps: without the lock, concurrent conditional writes on one seat count
-oversell (seen on moto 5.2.5), which real DynamoDB never does.
+oversell (seen on moto 5.2.5), which real DynamoDB never does. The lock covers one request, as
+DynamoDB's atomicity does; two handlers are never serialised beyond that.
 
-In-process, `install()` puts `dispatch` in botocore's handler list ahead of moto's stubber, so every
-boto3 client made afterwards (the handlers', the state machine interpreter's, the tests') is routed
-here. The offline server wraps the same routing around moto's WSGI app.
+Two doors lead here, and both take the same lock:
+- in-process, `install()` puts `dispatch` in botocore's handler list ahead of moto's stubber, so the
+  boto3 clients of this process (the state machine interpreter's, the tests') are routed here;
+- over HTTP, `AwsEndpoint` wraps moto's WSGI application: the functions' sandboxes reach AWS through
+  it (`AWS_ENDPOINT_URL`), as do the AWS CLI and boto3 against `make run`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,8 +26,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.handlers import BUILTIN_HANDLERS
 from moto.core.botocore_stubber import MockRawResponse
 from moto.core.models import botocore_stubber
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from offline.lambdas import LambdaRuntime, UnknownFunction, lambda_error_body
+from offline.lambdas import LambdaRuntime, UnknownFunction
+from offline.lambdas.models import unknown_function
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 DYNAMODB_LOCK = threading.RLock()
@@ -57,7 +64,7 @@ def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], b
     try:
         response = _active_runtime.invoke(unquote(match.group("name")), body)
     except UnknownFunction as error:
-        return lambda_error_body(error)
+        response = unknown_function(error)
     return response.status, response.headers(), response.body
 
 
@@ -78,3 +85,62 @@ def dispatch(request: Any, **_: Any) -> AWSResponse | None:
             dynamodb_calls.append(target.rsplit(".", 1)[-1])
             return botocore_stubber(event_name="before-send", request=request)
     return None
+
+
+StartResponse = Callable[..., Any]
+MAX_INVOKE_PAYLOAD = 6 * 1_048_576
+"""Lambda's limit on a synchronous invocation's request payload."""
+_REASONS = {200: "OK", 404: "Not Found", 413: "Payload Too Large", 429: "Too Many Requests"}
+
+
+class AwsEndpoint:
+    """The offline AWS endpoint as a WSGI application: moto's, with Lambda `Invoke` answered by the
+    local functions and each DynamoDB request atomic."""
+
+    def __init__(self) -> None:
+        self._moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if INVOKE_PATH.search(path) and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
+            answer = invoke_lambda(path, body)
+            if answer is not None:
+                status, headers, payload = answer
+                start_response(f"{status} {_REASONS.get(status, 'Error')}", list(headers.items()))
+                return [payload]
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with DYNAMODB_LOCK:
+                dynamodb_calls.append(environ["HTTP_X_AMZ_TARGET"].rsplit(".", 1)[-1])
+                return list(self._moto(environ, start_response))
+        return self._moto(environ, start_response)
+
+
+class _QuietRequests(WSGIRequestHandler):
+    """The sandboxes' calls are the functions' business: no access log line for each."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
+class EndpointServer:
+    """`AwsEndpoint` on a loopback port, served from a background thread."""
+
+    def __init__(self, app: AwsEndpoint, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, request_handler=_QuietRequests
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="aws-endpoint", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def shutdown(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from offline import aws
 from offline.stack import OfflineStack
 
 MAX_BODY_BYTES = 1_048_576
@@ -35,7 +33,6 @@ class OfflineServer:
 
     def __init__(self, stack: OfflineStack, host: str = "127.0.0.1", port: int = 4000) -> None:
         self.stack = stack
-        self._moto = DomainDispatcherApplication(create_backend_app)
         self._server: BaseWSGIServer = make_server(host, port, self, threaded=True)
         self._thread: threading.Thread | None = None
 
@@ -66,16 +63,7 @@ class OfflineServer:
         if path in ("/", "/index.html") and method == "GET":
             page = resources.files("offline").joinpath("static/index.html").read_bytes()
             return _respond(start_response, 200, page, "text/html; charset=utf-8")
-        if aws.INVOKE_PATH.search(path) and method == "POST":
-            answer = aws.invoke_lambda(path, _body(environ, limit=6 * MAX_BODY_BYTES))
-            if answer is not None:
-                status, headers, body = answer
-                start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers.items()))
-                return [body]
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with aws.DYNAMODB_LOCK:
-                return list(self._moto(environ, start_response))
-        return self._moto(environ, start_response)
+        return self.stack.endpoint_app(environ, start_response)
 
     def _graphql(
         self, environ: dict[str, Any], start_response: StartResponse, method: str

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,28 +30,10 @@ DASHBOARD_METRICS = frozenset(
 
 @pytest.fixture
 def stack() -> Iterator[OfflineStack]:
-    """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries."""
-    with OfflineStack(fast_retries=True) as offline:
-        _point_function_logs_at_this_tests_stdout()
+    """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries and
+    preloaded sandboxes. The functions' log lines reach the test's captured stdout."""
+    with OfflineStack(fast_retries=True, sandboxes="preloaded") as offline:
         yield offline
-
-
-class _CurrentStdout:
-    """Whatever `sys.stdout` is at the time of the write."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-def _point_function_logs_at_this_tests_stdout() -> None:
-    """Powertools' handler keeps the stdout it saw when the first handler was imported; pytest swaps
-    stdout per test, so point it at the current one for `capfd` to see each test's log lines."""
-    for handler in logging.getLogger("booking").handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler.stream, _CurrentStdout):
-            handler.stream = _CurrentStdout()
 
 
 @dataclass(frozen=True)
