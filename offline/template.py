@@ -1,4 +1,9 @@
-"""template.yaml as data: parsed with cfn-lint's decoder, intrinsic functions resolved.
+"""template.yaml as data: parsed with cfn-lint's decoder, translated by SAM, intrinsic functions resolved.
+
+`translate` turns the SAM template into the plain CloudFormation that `sam deploy` would have
+CloudFormation create (Globals merged, function roles and policies), with no network: the region is
+samconfig.toml's, code locations are placeholders and AWS managed policy names come from moto's copy
+of them. `REGION` is the region `sam deploy` deploys to, read from samconfig.toml.
 
 Only what this application's template uses is supported (Ref, Fn::Sub, Fn::GetAtt, Fn::If,
 Fn::Equals, Fn::Not, Fn::Join, Fn::Select, AWS::NoValue and the pseudo parameters); anything else
@@ -8,15 +13,36 @@ fails loudly instead of deploying something different from AWS.
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import re
+import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cfnlint.decode import cfn_yaml
 
-REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+SAMCONFIG = ROOT / "samconfig.toml"
 ACCOUNT_ID = "123456789012"
+"""moto's default account: every offline ARN carries it."""
+CODE_BUCKET = "offline-placeholder"
+"""The bucket of the placeholder S3 locations `translate` writes for local code and definitions."""
+
+
+def samconfig_region(path: Path = SAMCONFIG, config_env: str = "default") -> str:
+    """The region `sam deploy --config-env default` deploys to: `[default.global.parameters] region`."""
+    with path.open("rb") as file:
+        config = tomllib.load(file)
+    try:
+        return str(config[config_env]["global"]["parameters"]["region"])
+    except KeyError:
+        raise ValueError(f"{path} gives no [{config_env}.global.parameters] region") from None
+
+
+REGION = samconfig_region()
 
 _NO_VALUE = object()
 
@@ -26,8 +52,103 @@ class UnsupportedIntrinsic(ValueError):
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Parse a CloudFormation/SAM YAML template, short-form tags (`!Ref`, `!Sub`…) included."""
-    return _plain(cfn_yaml.load(str(path)))
+    """Parse a CloudFormation/SAM YAML template, short-form tags (`!Ref`, `!Sub`…) included; a copy
+    the caller may change."""
+    return copy.deepcopy(_parse(Path(path).read_text(encoding="utf-8"), str(path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parse(text: str, name: str | None = None) -> dict[str, Any]:
+    """One parse per template text and process (every test deploys a fresh stack): never modify it."""
+    parsed: dict[str, Any] = _plain(cfn_yaml.loads(text, name))
+    return parsed
+
+
+def translate(text: str, parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The SAM template `text` as plain CloudFormation, as the `AWS::Serverless` transform gives it to
+    CloudFormation (intrinsic functions left for CloudFormation, or `Resolver`, to resolve); a copy
+    the caller may change.
+
+    Before translating, local code and definition paths become placeholder S3 locations, as
+    `sam package` would write them, whose key is the local path: a function's `Code` is
+    `{"S3Bucket": CODE_BUCKET, "S3Key": "src/"}`, a state machine's `DefinitionS3Location`
+    `{"Bucket": CODE_BUCKET, "Key": "statemachine/…"}`, both relative to the template's folder.
+    Translations are cached by (text, parameters), so a test suite pays for each once.
+    """
+    key = tuple(sorted((str(name), str(value)) for name, value in (parameters or {}).items()))
+    return copy.deepcopy(_translated(text, key))
+
+
+@functools.lru_cache(maxsize=16)
+def _translated(text: str, parameters: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+    from samtranslator.utils.py27hash_fix import (
+        to_py27_compatible_template,
+        undo_mark_unicode_str_in_template,
+    )
+
+    sam = copy.deepcopy(_parse(text))
+    _put_placeholder_locations(sam)
+    values: dict[str, Any] = dict(parameters)
+    # What samtranslator.translator.transform.transform does, with a session in samconfig's region
+    # (no credentials are looked up) and a managed policy map that does not call IAM.
+    to_py27_compatible_template(sam, values)
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(None, Parser(), boto_session=_session(), metrics=metrics)
+    translated = translator.translate(
+        sam, parameter_values=values, get_managed_policy_map=aws_managed_policies
+    )
+    metrics.publish()
+    result: dict[str, Any] = json.loads(json.dumps(undo_mark_unicode_str_in_template(translated)))
+    return result
+
+
+def _put_placeholder_locations(sam: dict[str, Any]) -> None:
+    """Local `CodeUri` and `DefinitionUri` paths become `s3://CODE_BUCKET/<path>` (what `sam package`
+    uploads and writes), so that the translation keeps saying where the code is."""
+
+    def placeholder(location: Any) -> Any:
+        if isinstance(location, str) and not location.startswith("s3://"):
+            return f"s3://{CODE_BUCKET}/{location}"
+        return location
+
+    function_globals = sam.get("Globals", {}).get("Function", {})
+    if "CodeUri" in function_globals:
+        function_globals["CodeUri"] = placeholder(function_globals["CodeUri"])
+    for resource in sam.get("Resources", {}).values():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::Serverless::Function" and "CodeUri" in properties:
+            properties["CodeUri"] = placeholder(properties["CodeUri"])
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+            properties["DefinitionUri"] = placeholder(properties["DefinitionUri"])
+
+
+@functools.cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=REGION)
+
+
+@functools.cache
+def aws_managed_policies() -> dict[str, str]:
+    """AWS managed policy names and ARNs, from moto's copy of them (SAM asks only when a function's
+    `Policies` names one)."""
+    return {name: arn for name, (arn, _) in aws_managed_policy_documents().items()}
+
+
+@functools.cache
+def aws_managed_policy_documents() -> dict[str, tuple[str, dict[str, Any]]]:
+    """name -> (ARN, moto's record of the policy: path, version, document, dates)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    policies: dict[str, dict[str, Any]] = json.loads(aws_managed_policies_data)
+    return {
+        name: (f"arn:aws:iam::aws:policy{data.get('Path', '/')}{name}", data)
+        for name, data in policies.items()
+    }
 
 
 def _plain(node: Any) -> Any:
