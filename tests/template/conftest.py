@@ -26,6 +26,13 @@ def _loaded_template() -> dict[str, Any]:
     return cfn.load(TEMPLATE_PATH)
 
 
+@pytest.fixture(scope="session")
+def translated_template() -> dict[str, Any]:
+    """template.yaml after the SAM transform (`offline.template.translate`, parameter defaults): what
+    `sam deploy` has CloudFormation create, and what the offline stack creates on moto."""
+    return cfn.translate(TEMPLATE_PATH.read_text(encoding="utf-8"))
+
+
 @pytest.fixture
 def template(_loaded_template: dict[str, Any]) -> dict[str, Any]:
     """template.yaml with its short-form tags expanded; a copy, so a test may change it freely."""

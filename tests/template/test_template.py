@@ -17,15 +17,16 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import lint_file
-from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
-from samtranslator.translator.transform import transform
 
+from offline import deployer
 from offline import template as cfn
 from tests.conftest import DASHBOARD_METRICS
 
@@ -104,32 +105,11 @@ def test_cfn_lint_finds_nothing_wrong_with_the_template() -> None:
     assert [str(finding) for finding in findings] == []
 
 
-class _KnownManagedPolicies(ManagedPolicyLoader):
-    """SAM resolves managed policy names through IAM; offline, the ones it may ask for are known."""
-
-    def __init__(self) -> None:
-        super().__init__(iam_client=None)
-
-    def load(self) -> dict[str, str]:
-        return dict(MANAGED_POLICIES)
-
-
 @pytest.fixture
-def translated(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """template.yaml as CloudFormation sees it after the SAM transform; code locations are
-    placeholders since nothing is uploaded."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", cfn.REGION)
-    monkeypatch.setenv("AWS_REGION", cfn.REGION)
-    sam = copy.deepcopy(template)
-    code_uri = "s3://offline-placeholder/src.zip"
-    sam.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = code_uri
-    for resource in sam["Resources"].values():
-        properties = resource.setdefault("Properties", {})
-        if resource["Type"] == "AWS::Serverless::Function" and "CodeUri" in properties:
-            properties["CodeUri"] = code_uri
-        if resource["Type"] == "AWS::Serverless::StateMachine":
-            properties["DefinitionUri"] = {"Bucket": "offline-placeholder", "Key": "statemachine.asl.yaml"}
-    return transform(sam, {}, _KnownManagedPolicies())
+def translated(translated_template: dict[str, Any]) -> dict[str, Any]:
+    """template.yaml as CloudFormation sees it after the SAM transform, as the offline stack deploys
+    it; a copy, so a test may change it freely."""
+    return copy.deepcopy(translated_template)
 
 
 def test_sam_transforms_the_template_into_its_functions_and_one_state_machine(
@@ -140,6 +120,75 @@ def test_sam_transforms_the_template_into_its_functions_and_one_state_machine(
 
     assert {name: types.get(name) for name in FUNCTIONS} == dict.fromkeys(FUNCTIONS, "AWS::Lambda::Function")
     assert list(types.values()).count("AWS::StepFunctions::StateMachine") == 1
+
+
+def test_the_offline_region_is_the_region_sam_deploy_uses() -> None:
+    with (REPO / "samconfig.toml").open("rb") as file:
+        region = tomllib.load(file)["default"]["global"]["parameters"]["region"]
+
+    assert region == cfn.REGION
+    assert cfn.Resolver({}, {}, "booking-test").resolve({"Ref": "AWS::Region"}) == region
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_translation_keeps_each_function_code_directory_and_environment(
+    function: str, translated: dict[str, Any], template: dict[str, Any]
+) -> None:
+    own = template["Resources"][function]["Properties"]
+    shared = template["Globals"]["Function"]
+    deployed = translated["Resources"][function]["Properties"]
+
+    # The placeholder S3 location `sam package` would have written names the local directory.
+    assert deployed["Code"] == {"S3Bucket": cfn.CODE_BUCKET, "S3Key": own.get("CodeUri", shared["CodeUri"])}
+    assert (REPO / deployed["Code"]["S3Key"]).is_dir()
+    # SAM merges Globals: the function's own variables win; nothing else is added.
+    assert deployed["Environment"]["Variables"] == {
+        **shared["Environment"]["Variables"],
+        **own.get("Environment", {}).get("Variables", {}),
+    }
+
+
+def test_translation_keeps_the_state_machine_definition_file(
+    translated: dict[str, Any], state_machine: dict[str, Any]
+) -> None:
+    [deployed] = [
+        resource["Properties"]
+        for resource in translated["Resources"].values()
+        if resource["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+
+    definition_uri = state_machine["DefinitionUri"]
+    assert deployed["DefinitionS3Location"] == {"Bucket": cfn.CODE_BUCKET, "Key": definition_uri}
+    assert (REPO / deployed["DefinitionS3Location"]["Key"]).is_file()
+
+
+def test_translation_is_made_once_per_template_and_parameters_and_handed_out_as_copies() -> None:
+    text = TEMPLATE_PATH.read_text(encoding="utf-8")
+    first = cfn.translate(text, {"Stage": "copies"})
+    first["Resources"].clear()
+
+    again = cfn.translate(text, {"Stage": "copies"})
+    started = time.perf_counter()
+    cfn.translate(text, {"Stage": "copies"})
+    cached_seconds = time.perf_counter() - started
+
+    assert again["Resources"], "a caller's change never reaches the cached translation"
+    assert again == cfn.translate(text, {"Stage": "copies"})
+    assert cached_seconds < 0.05
+
+
+def test_every_translated_resource_is_created_offline_or_skipped_for_a_stated_reason(
+    translated: dict[str, Any],
+) -> None:
+    types = {resource["Type"] for resource in translated["Resources"].values()}
+
+    unexplained = sorted(
+        resource_type
+        for resource_type in types - set(deployer.CREATORS)
+        if not any(resource_type.startswith(prefix) for prefix in deployer.NOT_OFFLINE)
+    )
+
+    assert unexplained == [], "give the type a creator in offline.deployer, or a reason in NOT_OFFLINE"
 
 
 # ---------------------------------------------------------------------------------------- IAM
@@ -301,8 +350,11 @@ def _lambda_environment(variables: dict[str, Any], code_dir: Path) -> dict[str, 
 
 
 @pytest.fixture(scope="module")
-def cold_starts(_loaded_template: dict[str, Any], dummy_resolver: cfn.Resolver) -> dict[str, dict[str, Any]]:
-    """Each function's module imported in its own interpreter, all at once to keep the run short.
+def cold_starts(
+    _loaded_template: dict[str, Any], translated_template: dict[str, Any], dummy_resolver: cfn.Resolver
+) -> dict[str, dict[str, Any]]:
+    """Each function's module imported in its own interpreter, all at once to keep the run short,
+    with the code directory, handler and environment of the translated template (what is deployed).
 
     The extra `<Function>/globals-only` start gets the Globals and not the function's variables:
     it must fail, which shows the others succeed thanks to the template and nothing else.
@@ -310,13 +362,9 @@ def cold_starts(_loaded_template: dict[str, Any], dummy_resolver: cfn.Resolver) 
     shared = _loaded_template["Globals"]["Function"]
     starts: dict[str, subprocess.Popen[str]] = {}
     for function in FUNCTIONS:
-        properties = _loaded_template["Resources"][function]["Properties"]
-        code_dir = REPO / str(properties.get("CodeUri", shared["CodeUri"]))
-        variables = {
-            **shared["Environment"]["Variables"],
-            **properties.get("Environment", {}).get("Variables", {}),
-        }
-        runs = {function: variables}
+        properties = translated_template["Resources"][function]["Properties"]
+        code_dir = REPO / str(properties["Code"]["S3Key"])
+        runs = {function: properties.get("Environment", {}).get("Variables", {})}
         if function == FUNCTIONS[0]:
             runs[f"{function}/globals-only"] = shared["Environment"]["Variables"]
         for name, run_variables in runs.items():
