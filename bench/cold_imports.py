@@ -5,10 +5,10 @@ figure that matters is the import of the handler module in a fresh interpreter. 
 depend on the machine; the ratio to `import boto3; boto3.client("dynamodb")`, measured in the same
 run, does not much. Goals: at most 1.3 for a task function, 1.5 for the Api function.
 
-Each function of template.yaml is imported in fresh subprocesses with the environment the template
-gives it (Globals included, references replaced by dummy names and ARNs), a dummy region and
-credentials, and Lambda's own `LAMBDA_TASK_ROOT`, so Powertools Tracer takes the path it takes in
-Lambda (X-Ray SDK loaded and libraries patched; `--outside-lambda` leaves it unset).
+Each function of template.yaml is imported in fresh subprocesses with the environment the SAM
+translation gives it (Globals merged, references replaced by dummy names and ARNs), samconfig's
+region, dummy credentials, and Lambda's own `LAMBDA_TASK_ROOT`, so Powertools Tracer takes the path
+it takes in Lambda (X-Ray SDK loaded and libraries patched; `--outside-lambda` leaves it unset).
 `POWERTOOLS_TRACE_DISABLED` is never set: the Tracer's cost counts. Runs are interleaved (baseline,
 then every function, repeated) so load on the machine hits all of them alike; one round is
 discarded first. Nothing is sent over the network.
@@ -32,8 +32,8 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from offline import template as cfn  # noqa: E402
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+REGION = cfn.REGION
+ACCOUNT = cfn.ACCOUNT_ID
 BASELINE = f'import boto3; boto3.client("dynamodb", region_name="{REGION}")'
 TASK_GOAL = 1.3
 API_GOAL = 1.5
@@ -122,18 +122,16 @@ def _base_environment(*, lambda_like: bool) -> dict[str, str]:
 
 
 def _function_cases(base: dict[str, str]) -> list[Case]:
-    """One case per AWS::Serverless::Function, in template order, with its resolved environment."""
-    template = cfn.load(ROOT / "template.yaml")
+    """One case per function of the translated template, in template order, with its resolved environment."""
+    template = cfn.translate((ROOT / "template.yaml").read_text(encoding="utf-8"))
     resources: dict[str, Any] = template["Resources"]
     parameters: dict[str, Any] = template.get("Parameters", {})
-    globals_ = template.get("Globals", {}).get("Function", {})
-    global_variables = globals_.get("Environment", {}).get("Variables", {})
     cases = []
     for logical_id, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
+        if resource.get("Type") != "AWS::Lambda::Function":
             continue
         properties = resource.get("Properties", {})
-        variables = {**global_variables, **properties.get("Environment", {}).get("Variables", {})}
+        variables = properties.get("Environment", {}).get("Variables", {})
         environment = dict(base)
         environment.update(
             {name: _dummy(name, value, resources, parameters) for name, value in variables.items()}

@@ -18,6 +18,7 @@ from typing import Any
 
 from offline.auth import TokenIssuer
 from offline.client import post_graphql
+from offline.template import REGION
 
 DEFAULT_URL = "http://127.0.0.1:4000"
 
@@ -85,9 +86,10 @@ def _serve(host: str, port: int, fast_retries: bool) -> int:
     print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
     print(f"  Query page   {url}/")
+    print(f"  AWS endpoint {url}   region {REGION} (samconfig.toml), any credentials, e.g.")
     print(
-        f"  AWS endpoint {url}   e.g. aws --endpoint-url {url} dynamodb scan --table-name "
-        + stack.resource("BookingTable")
+        f"    AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline aws --endpoint-url {url} "
+        f"--region {REGION} dynamodb scan --table-name {stack.resource('BookingTable')}"
     )
     print(f"  Payment API  {stack.gateway.url}   (tok_visa… approves, tok_chargeDeclined is declined)")
     print(f"  State machine {stack.resource('ProcessBooking')}")
@@ -123,7 +125,7 @@ def _demo(url: str) -> int:
     import boto3
 
     token = TokenIssuer().mint("demo-customer", username="demo")
-    sfn = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1", **OFFLINE_CREDENTIALS)
+    sfn = boto3.client("stepfunctions", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
     machine = next(
         m["stateMachineArn"]
         for m in sfn.list_state_machines()["stateMachines"]

@@ -20,6 +20,7 @@ import boto3
 import pytest
 
 from offline.auth import TokenIssuer
+from offline.template import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +58,7 @@ class Server:
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name="us-east-1",
+            region_name=REGION,
             aws_access_key_id="offline",
             aws_secret_access_key="offline",
         )

@@ -13,6 +13,7 @@ from moto import mock_aws
 from booking.errors import FlightFull, FlightNotFound
 from booking.flights import FlightRepository
 from offline import aws
+from offline.template import REGION
 
 CAPACITY = 3
 BOOKINGS = [f"b{n}" for n in range(6)]
@@ -22,7 +23,7 @@ BOOKINGS = [f"b{n}" for n in range(6)]
 def flights() -> Iterator[FlightRepository]:
     aws.install()
     with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
+        client = boto3.client("dynamodb", region_name=REGION)
         client.create_table(
             TableName="flights",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
