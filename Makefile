@@ -37,6 +37,7 @@ run: venv
 
 bench: venv
 	$(BIN)/python bench/transitions.py
+	$(BIN)/python bench/deploy.py
 	$(BIN)/python bench/cold_imports.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/latency.py
