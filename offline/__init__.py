@@ -3,8 +3,8 @@
 One module per emulated piece, so "where does X go offline?" has one answer:
 
 - `template`   reads template.yaml and resolves its intrinsic functions;
-- `lambdas`    runs the template's functions as local Python workers (Lambda `Invoke`);
-- `aws`        routes botocore requests: Lambda to `lambdas`, everything else to moto;
+- `lambdas`    runs the template's functions in sandbox processes, as Lambda does (`Invoke`);
+- `aws`        the AWS endpoint: Lambda to `lambdas`, everything else to moto, DynamoDB atomic;
 - `deployer`   creates tables, topic, queue, parameters and the state machine on moto;
 - `payment_gateway`  the embedded Payment API with its ledger;
 - `auth`       mints and verifies the local Cognito-like tokens the offline API accepts;
