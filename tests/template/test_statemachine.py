@@ -3,15 +3,14 @@
 The saga's safety lives in its Retry and Catch rules: retry only what a retry can fix, never a
 customer's rejection; let every forward failure run every compensation; let no compensation's
 failure stop the others; page a human for anything not fully undone; and keep the payment token
-out of messages, events and outputs. Step Functions validates none of that, and the offline saga
-tests only see the paths they drive, so these checks read the whole definition.
+out of messages, events and outputs. Step Functions validates none of that, so these checks read
+the whole definition; tests/saga/test_compensation_paths.py runs its failure paths on the offline
+stack.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
-import itertools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -387,198 +386,6 @@ def test_failed_confirmed_notification_is_reported_to_the_dlq_and_ends_the_saga(
     assert report["Resource"] == SQS_SEND
     assert report["Parameters"]["QueueUrl"] == "${BookingDLQUrl}"
     assert report.get("End") is True
-
-
-# ---------------------------------------------------------------------------------------- compensations, run
-
-# Every way the compensations can go is walked through the definition itself: Pass and Choice
-# states are evaluated, each compensation task either succeeds or fails after its retries. Only the
-# ASL this definition uses is understood; anything else fails the walk, asking to extend it.
-
-_MISSING = object()
-_PATH = re.compile(r"\$(\.\w+)+")
-_FORMAT = re.compile(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:\s*,\s*\$[\w.]*)*)\)")
-_SPLIT = re.compile(r"States\.StringSplit\((\$[\w.]*),\s*'([^']*)'\)")
-
-
-class _RuntimeFailure(Exception):
-    """States.Runtime: a path that is not there. No Catch, not even States.ALL, stops it: the
-    execution fails on the spot and the compensations after it never run."""
-
-
-def _read(data: Any, path: str) -> Any:
-    assert path == "$" or _PATH.fullmatch(path), f"path {path!r} is not simulated"
-    for key in path.split(".")[1:]:
-        if not isinstance(data, dict) or key not in data:
-            return _MISSING
-        data = data[key]
-    return data
-
-
-def _require(data: Any, path: str) -> Any:
-    value = _read(data, path)
-    if value is _MISSING:
-        raise _RuntimeFailure(f"{path} is not in the state's input")
-    return value
-
-
-def _write(data: dict[str, Any], path: str | None, value: Any) -> Any:
-    """Apply a ResultPath: null keeps the input, `$` replaces it, `$.a.b` sets a field."""
-    if path is None:
-        return data
-    if path == "$":
-        return value
-    assert _PATH.fullmatch(path), f"ResultPath {path!r} is not simulated"
-    data = copy.deepcopy(data)
-    *parents, last = path.split(".")[1:]
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-    return data
-
-
-def _evaluate(expression: str, data: Any) -> Any:
-    if expression.startswith("$$."):
-        return "<context object>"
-    if expression.startswith("$"):
-        return _require(data, expression)
-    if match := _FORMAT.fullmatch(expression):
-        arguments = [a.strip() for a in match.group(2).split(",") if a.strip()]
-        values = iter(str(_require(data, argument)) for argument in arguments)
-        return re.sub(r"\{\}", lambda _: next(values), match.group(1))
-    if match := _SPLIT.fullmatch(expression):
-        return str(_require(data, match.group(1))).split(match.group(2))
-    raise AssertionError(f"intrinsic {expression!r} is not simulated")
-
-
-def _parameters(template: Any, data: Any) -> Any:
-    if isinstance(template, dict):
-        return {
-            key.removesuffix(".$"): _evaluate(value, data) if key.endswith(".$") else _parameters(value, data)
-            for key, value in template.items()
-        }
-    if isinstance(template, list):
-        return [_parameters(value, data) for value in template]
-    return template
-
-
-def _matches(rule: dict[str, Any], data: Any) -> bool:
-    if "And" in rule:
-        return all(_matches(nested, data) for nested in rule["And"])
-    if "Or" in rule:
-        return any(_matches(nested, data) for nested in rule["Or"])
-    if "Not" in rule:
-        return not _matches(rule["Not"], data)
-    if "IsPresent" in rule:
-        return (_read(data, rule["Variable"]) is not _MISSING) is rule["IsPresent"]
-    if "StringEquals" in rule:
-        value = _require(data, rule["Variable"])
-        return isinstance(value, str) and value == rule["StringEquals"]
-    raise AssertionError(f"Choice rule {rule} is not simulated")
-
-
-def _compensate(definition: dict[str, Any], start: str, data: dict[str, Any], failing: set[str]) -> list[str]:
-    """The states entered from `start` until the saga reaches a state outside the compensations
-    (the DLQ, or a Fail state); each task in `failing` fails after its retries."""
-    states = _states(definition)
-    entered: list[str] = []
-    name: str | None = start
-    try:
-        while name is not None and len(entered) < 4 * len(states):
-            entered.append(name)
-            state = states[name]
-            assert "OutputPath" not in state or state["Type"] not in {"Pass", "Choice"}, (
-                f"{name}: not simulated"
-            )
-            if state["Type"] == "Pass":
-                effective = _require(data, state.get("InputPath", "$"))
-                result = (
-                    _parameters(state["Parameters"], effective)
-                    if "Parameters" in state
-                    else state.get("Result", effective)
-                )
-                data = _write(data, state.get("ResultPath", "$"), result)
-                name = state.get("Next")
-            elif state["Type"] == "Choice":
-                rule = next((rule for rule in state["Choices"] if _matches(rule, data)), None)
-                name = rule["Next"] if rule else state.get("Default")
-            elif state["Type"] == "Task":
-                _parameters(state.get("Parameters", {}), data)
-                if name not in COMPENSATIONS:
-                    return entered
-                assert "OutputPath" not in state, f"{name}: OutputPath is not simulated"
-                catcher = _catch_all(state)
-                if name in failing and catcher is None:
-                    return [*entered, "<execution failed>"]
-                if name in failing and catcher is not None:
-                    error = {"Error": "Simulated", "Cause": "simulated"}
-                    data = _write(data, catcher.get("ResultPath", "$"), error)
-                    name = catcher["Next"]
-                else:
-                    data = _write(data, state.get("ResultPath", "$"), {"status": "done"})
-                    name = state.get("Next")
-            else:
-                return entered
-    except _RuntimeFailure as failure:
-        return [*entered, f"<States.Runtime in {entered[-1]}: {failure}>"]
-    raise AssertionError(f"the compensations never reach a final state: {entered[-8:]}")
-
-
-FAILURES = (
-    *sorted(_names(errors.BUSINESS_REJECTIONS)),
-    *sorted(_names(errors.TRANSIENT_ERRORS)),
-    "InvalidPaymentRequest",
-    "InvalidSagaInput",
-    "States.Timeout",
-    "Lambda.ServiceException",
-)
-"""Why a forward step gave up: every rejection, a transient error retried in vain, defects."""
-
-
-def _scenarios(definition: dict[str, Any]) -> Iterator[tuple[str, str, frozenset[str], list[str]]]:
-    """(forward step, its error, compensations that fail, states entered) for every combination."""
-    states = _states(definition)
-    data: dict[str, Any] = {
-        "bookingId": "b-1",
-        "customer": "alice",
-        "outboundFlightId": "F1",
-        "paymentToken": "tok_visa",
-        "createdAt": "2024-01-01T00:00:00Z",
-    }
-    for step in FORWARD:
-        catcher = _catch_all(states[step])
-        assert catcher is not None, f"{step} catches States.ALL"
-        for error in FAILURES:
-            failed = _write(data, catcher.get("ResultPath", "$"), {"Error": error, "Cause": "simulated"})
-            for picks in itertools.product([False, True], repeat=len(COMPENSATIONS)):
-                failing = frozenset(name for name, fails in zip(COMPENSATIONS, picks, strict=True) if fails)
-                yield step, error, failing, _compensate(definition, catcher["Next"], failed, set(failing))
-        # The next step starts with what this one added.
-        data = _write(data, states[step].get("ResultPath", "$"), {"status": "done"})
-
-
-def test_every_compensation_runs_whichever_step_failed_and_whichever_compensation_failed(
-    asl: dict[str, Any],
-) -> None:
-    skipped = [
-        (step, error, sorted(failing), [name for name in entered if name in COMPENSATIONS])
-        for step, error, failing, entered in _scenarios(asl)
-        if tuple(name for name in entered if name in COMPENSATIONS) != COMPENSATIONS
-    ]
-
-    assert skipped == []
-
-
-def test_only_a_business_rejection_fully_undone_ends_without_a_page(asl: dict[str, Any]) -> None:
-    rejections = _names(errors.BUSINESS_REJECTIONS)
-    wrong = []
-    for step, error, failing, entered in _scenarios(asl):
-        expected = "Booking Rejected" if error in rejections and not failing else "Booking DLQ"
-        if entered[-1] != expected:
-            wrong.append((step, error, sorted(failing), entered[-1], expected))
-
-    assert wrong == []
 
 
 # ---------------------------------------------------------------------------------------- payment token
