@@ -169,8 +169,10 @@ def test_a_minted_token_carries_a_cognito_id_tokens_claims_and_appsyncs_identity
 
 
 def _signed(key: str, **changes: Any) -> str:
+    """Valid for an hour: the parametrized cases are signed when the tests are collected, and must be
+    refused for their own flaw, not for having expired before the suite reaches them."""
     now = int(time.time())
-    claims = {"sub": "s", "iss": ISSUER, "aud": AUDIENCE, "token_use": "id", "iat": now, "exp": now + 60}
+    claims = {"sub": "s", "iss": ISSUER, "aud": AUDIENCE, "token_use": "id", "iat": now, "exp": now + 3600}
     claims.update(changes)
     return jwt.encode(
         {name: value for name, value in claims.items() if value is not None}, key, algorithm="HS256"
