@@ -39,6 +39,8 @@ bench: venv
 	$(BIN)/python bench/transitions.py
 	$(BIN)/python bench/deploy.py
 	$(BIN)/python bench/cold_imports.py
+	$(BIN)/python bench/cold_starts.py
+	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) bench/cold_starts.py)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/latency.py
 

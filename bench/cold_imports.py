@@ -35,6 +35,7 @@ from offline import template as cfn  # noqa: E402
 REGION = cfn.REGION
 ACCOUNT = cfn.ACCOUNT_ID
 BASELINE = f'import boto3; boto3.client("dynamodb", region_name="{REGION}")'
+BASELINE_LABEL = "boto3 + dynamodb client"
 TASK_GOAL = 1.3
 API_GOAL = 1.5
 API_FUNCTION = "ApiFunction"
@@ -84,32 +85,50 @@ def main() -> None:
     if not 1 <= args.runs <= 100:
         parser.error("--runs is between 1 and 100")
 
-    base = _base_environment(lambda_like=not args.outside_lambda)
-    baseline = Case("boto3 + dynamodb client", "", base, None)
-    cases = [baseline, *_function_cases(base)]
-    timings: dict[str, list[float]] = {case.label: [] for case in cases}
-    for round_number in range(args.runs + 1):
-        for case in cases:
-            seconds = _import_seconds(case)
-            if round_number > 0:
-                timings[case.label].append(seconds)
-
-    baseline_median = statistics.median(timings[baseline.label])
-    width = max(len(case.label) for case in cases)
+    result = measure(args.runs, lambda_like=not args.outside_lambda)
+    width = max(len(case.label) for case in result.cases)
     print(
         f"{args.runs} fresh interpreters each, interleaved; Python {sys.version.split()[0]}; "
         f"{'outside Lambda' if args.outside_lambda else 'LAMBDA_TASK_ROOT set'}"
     )
     print(f"{'function':<{width}}  {'median s':>8}  {'min s':>6}  {'ratio':>5}  {'goal':>6}  met")
-    for case in cases:
-        median = statistics.median(timings[case.label])
-        ratio = median / baseline_median
+    for case in result.cases:
+        ratio = result.ratio(case.label)
         goal = f"≤ {case.goal:.1f}" if case.goal is not None else "—"
         met = ("yes" if ratio <= case.goal else "NO") if case.goal is not None else ""
+        fastest = min(result.timings[case.label])
         print(
-            f"{case.label:<{width}}  {median:>8.3f}  {min(timings[case.label]):>6.3f}  {ratio:>5.2f}  "
-            f"{goal:>6}  {met}".rstrip()
+            f"{case.label:<{width}}  {result.median(case.label):>8.3f}  {fastest:>6.3f}  "
+            f"{ratio:>5.2f}  {goal:>6}  {met}".rstrip()
         )
+
+
+@dataclass(frozen=True)
+class Result:
+    """Seconds per import, by label; the first case is the baseline the ratios divide by."""
+
+    cases: list[Case]
+    timings: dict[str, list[float]]
+
+    def median(self, label: str) -> float:
+        return statistics.median(self.timings[label])
+
+    def ratio(self, label: str) -> float:
+        return self.median(label) / self.median(self.cases[0].label)
+
+
+def measure(runs: int, *, lambda_like: bool = True) -> Result:
+    """The baseline and every function of template.yaml, each imported `runs` times in fresh
+    interpreters (this one's `sys.executable`), interleaved, after one discarded round."""
+    base = _base_environment(lambda_like=lambda_like)
+    cases = [Case(BASELINE_LABEL, "", base, None), *_function_cases(base)]
+    timings: dict[str, list[float]] = {case.label: [] for case in cases}
+    for round_number in range(runs + 1):
+        for case in cases:
+            seconds = _import_seconds(case)
+            if round_number > 0:
+                timings[case.label].append(seconds)
+    return Result(cases, timings)
 
 
 def _base_environment(*, lambda_like: bool) -> dict[str, str]:
