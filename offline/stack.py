@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws
+from offline import aws, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import TokenIssuer
 from offline.deployer import Deployment, deploy
@@ -75,6 +75,7 @@ class OfflineStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         payment_url = self.gateway.start()
         aws.install()
+        stepfunctions.cache_definition_parses()
         self._mock.start()
         aws.activate(self.lambdas)
         # The endpoint the functions' sandboxes reach AWS through, over HTTP, as code in Lambda does.
