@@ -40,7 +40,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     notification = parse_task_input(event, Notification)
     idempotency.register_lambda_context(context)
     try:
-        result = publish_once(request=notification.model_dump(by_alias=True, mode="json"))
+        result = publish_once(request=notification.as_payload())
     except Exception:
         count("FailedNotification")
         raise
