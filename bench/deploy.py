@@ -33,7 +33,7 @@ MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
 def _deploy_seconds(payment_port: int) -> float:
-    runtime = LambdaRuntime()
+    runtime = LambdaRuntime(region=REGION)
     mock = mock_aws(config=MOTO_CONFIG)
     mock.start()
     aws.activate(runtime)

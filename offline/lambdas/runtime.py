@@ -75,10 +75,11 @@ class _Pool:
 class LambdaRuntime:
     """The functions of one offline stack, invoked by name or ARN."""
 
+    region: str
+    """The region the sandboxes' clients use (`AWS_REGION`): the stack's, from samconfig.toml."""
     start: StartMethod = "fresh"
     """`fresh`: each sandbox is a new `python -m awslambdaric` (true cold starts); `preloaded`: forked
     from a server that has imported the shared libraries (fast; the test suite's choice)."""
-    region: str = "us-east-1"
     aws_endpoint: str | None = None
     """The offline AWS endpoint the sandboxes reach AWS through (`AWS_ENDPOINT_URL`)."""
     max_sandboxes: int = 4

@@ -159,7 +159,9 @@ def test_a_declined_card_over_http_cancels_and_keeps_nothing(server: Server, tok
     token = tokens.mint("http-declined")
     before = seats(server, "SA1002-MAD-LGW")
 
-    booking = settled(server, token, book(server, token, "SA1002-MAD-LGW", "tok_chargeDeclined"))
+    booking_id = book(server, token, "SA1002-MAD-LGW", "tok_chargeDeclined")
+    booking = settled(server, token, booking_id)
+    wait_execution(server, booking_id)  # the seat comes back after the booking reads CANCELLED
 
     assert booking["status"] == "CANCELLED"
     assert seats(server, "SA1002-MAD-LGW") == before

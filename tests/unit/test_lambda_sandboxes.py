@@ -180,7 +180,7 @@ def test_reserved_concurrency_throttles_as_lambda_does(runtime: LambdaRuntime) -
 
 
 def test_idle_sandboxes_are_stopped(logs: Logs) -> None:
-    lambdas = LambdaRuntime(start="preloaded", log=logs, idle_seconds=0.3)
+    lambdas = LambdaRuntime(region="eu-west-1", start="preloaded", log=logs, idle_seconds=0.3)
     lambdas.register(
         LocalFunction("ProbeFunction", "probe", "arn:probe", "probe.handler", {}, code_path=str(DOUBLES))
     )
