@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from offline.stack import OfflineStack
 from tests.conftest import book, unique_token
+
+DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 
 
 def invoke(stack: OfflineStack, function: str, payload: dict[str, Any]) -> tuple[str | None, Any]:
@@ -131,6 +134,31 @@ def test_compensations_whose_forward_step_never_ran_change_nothing(stack: Offlin
     assert stack.gateway.ledger(token).captures == 0  # type: ignore[union-attr]
 
 
+def lost_answer(stack: OfflineStack, function: str) -> list[str]:
+    """Let `function` write, then lose its answer once; every way the end state shows a second effect."""
+    stack.put_flight("F1", seats=3, price=7_000)
+    token = unique_token()
+    stack.lambdas.inject(function, "timeout_after_run", times=1)
+
+    outcome = book(stack, token=token)
+
+    found = []
+    if outcome.status != "SUCCEEDED" or outcome.booking is None or outcome.booking["status"] != "CONFIRMED":
+        found.append(f"not confirmed: execution {outcome.status} {outcome.error}")
+    if [call.error_type for call in stack.lambdas.calls(function)] != ["Sandbox.Timedout", None]:
+        found.append("the step was not retried exactly once")
+    if stack.seats_left("F1") != 2 or stack.flight("F1").get("heldBy") != {outcome.booking_id}:  # type: ignore[union-attr]
+        found.append("not exactly one seat held by the booking")
+    charge = stack.gateway.ledger(token)
+    if charge is None or (charge.captures, charge.amount_captured, charge.refunds) != (1, 7_000, 0):
+        found.append(f"money moved other than once: {charge}")
+    if [event["status"] for event in stack.events()] != ["confirmed"]:
+        found.append("not exactly one confirmed event")
+    if stack.dlq_messages():
+        found.append("a DLQ message")
+    return found
+
+
 @pytest.mark.parametrize(
     "function",
     [
@@ -144,23 +172,16 @@ def test_compensations_whose_forward_step_never_ran_change_nothing(stack: Offlin
 def test_a_step_that_wrote_then_timed_out_is_retried_without_a_second_effect(
     stack: OfflineStack, function: str
 ) -> None:
-    stack.put_flight("F1", seats=3, price=7_000)
-    token = unique_token()
-    stack.lambdas.inject(function, "timeout_after_run", times=1)
+    assert lost_answer(stack, function) == []
 
-    outcome = book(stack, token=token)
 
-    assert outcome.status == "SUCCEEDED"
-    assert [call.error_type for call in stack.lambdas.calls(function)] == ["Sandbox.Timedout", None]
-    assert outcome.booking is not None
-    assert outcome.booking["status"] == "CONFIRMED"
-    assert stack.seats_left("F1") == 2
-    assert stack.flight("F1")["heldBy"] == {outcome.booking_id}  # type: ignore[index]
-    charge = stack.gateway.ledger(token)
-    assert charge is not None
-    assert (charge.captures, charge.amount_captured, charge.refunds) == (1, 7_000, 0)
-    assert [event["status"] for event in stack.events()] == ["confirmed"]
-    assert stack.dlq_messages() == []
+def test_the_same_lost_answer_catches_a_capture_keyed_per_attempt(stack: OfflineStack) -> None:
+    """tests/doubles/keyless_capture.py asks for a second capture on the retry: the check must see it."""
+    stack.lambdas.replace_handler("CollectPaymentFunction", "keyless_capture.handler", code_path=str(DOUBLES))
+
+    found = lost_answer(stack, "CollectPaymentFunction")
+
+    assert any(problem.startswith(("not confirmed", "money moved")) for problem in found), found
 
 
 def test_the_same_booking_started_twice_runs_once(stack: OfflineStack) -> None:
