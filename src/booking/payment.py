@@ -1,7 +1,8 @@
 """Client for the Payment API, called from the booking Lambda functions.
 
-Only ``urllib`` is used: it is already loaded by the runtime, so the client
-adds nothing to cold starts. Failures are mapped onto the booking error
+Only ``urllib`` is used: boto3 has already loaded it, so the client adds
+almost nothing to cold starts (its opener is made on first use, see
+``PaymentClient._opener``). Failures are mapped onto the booking error
 classes by whether a retry can help, because that is what the Step Functions
 retry and catch rules key on.
 
@@ -18,6 +19,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from booking.errors import InvalidPaymentRequest, PaymentDeclined, PaymentUnavailable
@@ -97,7 +99,13 @@ class PaymentClient:
             raise ValueError("timeout_seconds must be positive")
         self._base_url = base_url.rstrip("/")
         self._timeout = timeout_seconds
-        self._opener = urllib.request.build_opener(_NoRedirect)
+
+    @cached_property
+    def _opener(self) -> urllib.request.OpenerDirector:
+        """Made on first use, not at import: from Python 3.13 on, making an opener builds its TLS
+        context (reading the CA bundle, about 20 ms), which belongs to the first request rather than
+        to the cold start; botocore, too, makes its TLS context for its first request."""
+        return urllib.request.build_opener(_NoRedirect)
 
     def capture(self, *, charge_id: str, amount: int, currency: str, idempotency_key: str) -> Capture:
         """Take the money; raises ``PaymentDeclined`` when the card or charge
