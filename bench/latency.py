@@ -1,21 +1,37 @@
-"""Booking latency offline: from the processBooking request until getBooking reads CONFIRMED.
+"""Booking latency and throughput offline, beside moto's floor for a 5-task state machine.
 
 What a customer of the offline service waits for, and how many bookings it completes per second
 with one client and with eight. One `python -m offline serve --port 0` subprocess serves every
 request over loopback HTTP (urllib, no proxy). Each booking is a processBooking with a fresh
 `tok_visa_<hex>` card and idempotency key, for its own customer (`bench-<n>`), followed by a
 getBooking every 20 ms until the booking is CONFIRMED (60 s at most). One booking first warms the
-saga's functions (their cold imports; the seat check before it warms the Api function) and is
+saga's functions (their cold starts; the seat check before it warms the Api function) and is
 shown apart.
 
-- latency: `--bookings` (default 50) bookings one after the other on SA1001-LGW-MAD; median, p95.
+- latency: `--bookings` (default 50) bookings one after the other on SA1001-LGW-MAD, with warm
+  sandboxes; median and p95, and their ratio to the floor below (goal: median at most 3 times the floor).
 - throughput: `--throughput` (default 40) bookings with 1 client thread, then as many with 8, on
-  SA1002-MAD-LGW; bookings per second for each and the ratio 8/1. The offline Lambda runtime runs
-  one invocation at a time (offline/lambdas.py), the polling getBooking calls included, so the
-  ratio stays well below 8 whatever the saga does.
+  SA1002-MAD-LGW, after 16 uncounted bookings on 8 threads that start the sandboxes 8 clients keep
+  busy; bookings per second for each and the ratio 8/1 (goal ≥ 1.6 on 2 cores). The
+  offline Lambda runtime runs every invocation in a sandbox process of its function, several per
+  function at once (up to 4; offline/lambdas/), so nothing but DynamoDB's per-request lock
+  serialises two bookings' handlers; the server process itself (GraphQL, moto, the state machine
+  interpreter, every Runtime API) is one Python interpreter, so its CPU per booking, printed for
+  each phase with the sandboxes' CPU, the getBooking polls per booking and the sandboxes alive at
+  the end, bounds the ratio.
+- moto's 5-task floor, measured in this process before the server starts: moto 5.2.5's own state
+  machine interpreter in-process (`mock_aws(config={"stepfunctions": {"execute_state_machine":
+  True}})`), running a chain of 5 Task states `arn:aws:states:::lambda:invoke` shaped like the
+  saga's forward steps (a JSONPath payload, `ResultSelector`, `ResultPath`; no Retry or Catch),
+  each invoking a trivial function (bench/functions/floor.py, which returns at once) through the
+  offline Lambda runtime in a warm fresh-started sandbox, as the server does. Timed from
+  StartExecution until DescribeExecution (polled every 5 ms) reads SUCCEEDED; `--floor` (default
+  20) executions after one warm-up, median. A chain of 5 Pass states is shown beside it: the
+  interpreter alone.
 
 Both flights have 180 seats (offline/flights.json); the script refuses counts that do not fit.
-Run: `make bench` (or `.venv/bin/python bench/latency.py [--bookings 50] [--throughput 40]`).
+The interpreter is the one running the script (server, sandboxes and floor alike).
+Run: `make bench` (or `.venv/bin/python bench/latency.py [--bookings 50] [--throughput 40] [--floor 20]`).
 """
 
 from __future__ import annotations
@@ -35,6 +51,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
@@ -42,6 +60,7 @@ from server_process import ServerProcess  # noqa: E402
 
 from offline.auth import TokenIssuer  # noqa: E402
 from offline.client import post_graphql  # noqa: E402
+from offline.template import ACCOUNT_ID, REGION  # noqa: E402
 
 LATENCY_FLIGHT = "SA1001-LGW-MAD"
 THROUGHPUT_FLIGHT = "SA1002-MAD-LGW"
@@ -53,6 +72,15 @@ BOOKING_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 STARTUP_TIMEOUT_SECONDS = 120.0
 CONCURRENT_CLIENTS = 8
+CONCURRENCY_WARM_UP = 2 * CONCURRENT_CLIENTS
+LATENCY_GOAL = 3.0
+THROUGHPUT_GOAL = 1.6
+
+FUNCTIONS = Path(__file__).resolve().parent / "functions"
+FLOOR_FUNCTION = "bench-floor-task"
+FLOOR_POLL_SECONDS = 0.005
+FLOOR_STATES = 5
+FLOOR_CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench"}
 
 
 class GraphQLError(Exception):
@@ -75,17 +103,47 @@ class Outcome:
     seconds: float
     status: str
     error: str | None = None
+    polls: int = 0
 
     @property
     def confirmed(self) -> bool:
         return self.status == "CONFIRMED"
 
 
+@dataclass(frozen=True)
+class Phase:
+    """Bookings run together, and what they cost the server and its sandboxes."""
+
+    wall: float
+    outcomes: list[Outcome]
+    server_cpu: float
+    sandbox_cpu: float
+    sandboxes: int
+    """Sandbox processes alive at the end."""
+
+    @property
+    def confirmed(self) -> int:
+        return sum(outcome.confirmed for outcome in self.outcomes)
+
+    @property
+    def rate(self) -> float:
+        return self.confirmed / self.wall if self.wall > 0 else 0.0
+
+    def per_booking(self, seconds: float) -> float:
+        """Milliseconds per confirmed booking."""
+        return 1000 * seconds / self.confirmed if self.confirmed else math.nan
+
+    @property
+    def polls(self) -> float:
+        return statistics.mean(outcome.polls for outcome in self.outcomes) if self.outcomes else 0.0
+
+
 class Booker:
     """Books seats on one server; every booking is bounded by its own timeout and a shared deadline."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, server: psutil.Process) -> None:
         self.url = url
+        self.server = server
         self.tokens = TokenIssuer()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -109,35 +167,58 @@ class Booker:
         started = time.perf_counter()
         give_up = min(started + BOOKING_TIMEOUT_SECONDS, deadline)
         status = "NOT STARTED"
+        polls = 0
         try:
             booking_id = graphql(self.url, token, BOOK, {"i": booking})["processBooking"]["id"]
             while True:
                 answer = graphql(self.url, token, GET_BOOKING, {"id": booking_id})["getBooking"]
+                polls += 1
                 status = str(answer["status"])
                 if status in ("CONFIRMED", "CANCELLED"):
-                    return Outcome(time.perf_counter() - started, status)
+                    return Outcome(time.perf_counter() - started, status, polls=polls)
                 if time.perf_counter() >= give_up or self.stopping.is_set():
-                    return Outcome(time.perf_counter() - started, status, "timed out")
+                    return Outcome(time.perf_counter() - started, status, "timed out", polls)
                 time.sleep(POLL_SECONDS)
         except (GraphQLError, KeyError, TypeError) as error:
-            return Outcome(time.perf_counter() - started, status, f"{type(error).__name__}: {error}")
+            return Outcome(time.perf_counter() - started, status, f"{type(error).__name__}: {error}", polls)
 
-    def run(self, flight_id: str, count: int, clients: int, budget: float) -> tuple[float, list[Outcome]]:
-        """`count` bookings on `clients` threads; the wall time and every outcome."""
+    def run(self, flight_id: str, count: int, clients: int, budget: float) -> Phase:
+        """`count` bookings on `clients` threads: the wall time, every outcome, and the CPU they took."""
         deadline = time.perf_counter() + budget
+        server_before, sandboxes_before = self._cpu()
         started = time.perf_counter()
         if clients == 1:
             outcomes = [self.book(flight_id, deadline) for _ in range(count)]
-            return time.perf_counter() - started, outcomes
-        pool = ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-client")
-        try:
-            outcomes = list(pool.map(lambda _: self.book(flight_id, deadline), range(count)))
-        except BaseException:
-            self.stopping.set()
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return time.perf_counter() - started, outcomes
+        else:
+            pool = ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-client")
+            try:
+                outcomes = list(pool.map(lambda _: self.book(flight_id, deadline), range(count)))
+            except BaseException:
+                self.stopping.set()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        wall = time.perf_counter() - started
+        server_after, sandboxes_after = self._cpu()
+        return Phase(
+            wall,
+            outcomes,
+            server_after - server_before,
+            _spent(sandboxes_before, sandboxes_after),
+            len(sandboxes_after),
+        )
+
+    def _cpu(self) -> tuple[float, dict[int, float]]:
+        """CPU seconds of the server process, and of each of its sandboxes (its child processes)."""
+        sandboxes = {}
+        for child in self.server.children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except psutil.Error:  # stopped meanwhile
+                continue
+            sandboxes[child.pid] = times.user + times.system
+        times = self.server.cpu_times()
+        return times.user + times.system, sandboxes
 
     def seats(self, flight_id: str) -> int:
         token = self.tokens.mint("bench-seats")
@@ -145,6 +226,110 @@ class Booker:
         return int(flight["seatCapacity"]) if flight else 0
 
 
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings; a process started meanwhile counts from zero (the CPU of
+    a sandbox stopped meanwhile is lost: the figure is a lower bound)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+# ---------------------------------------------------------------------- moto's floor
+def _quiet(function: str, line: str) -> None:
+    """The floor function's logs are not the figures."""
+
+
+def _chain(state: dict[str, Any]) -> dict[str, Any]:
+    """A state machine of FLOOR_STATES copies of `state`, one after the other."""
+    names = [f"Step {number}" for number in range(1, FLOOR_STATES + 1)]
+    states = {}
+    for number, name in enumerate(names):
+        step = dict(state)
+        if "ResultPath" in step:
+            step["ResultPath"] = f"$.step{number + 1}"
+        if number + 1 < len(names):
+            step["Next"] = names[number + 1]
+        else:
+            step["End"] = True
+        states[name] = step
+    return {"StartAt": names[0], "States": states}
+
+
+def moto_floor(executions: int) -> dict[str, list[float]]:
+    """Seconds from StartExecution to SUCCEEDED for the two floor state machines, in-process."""
+    import boto3
+    from moto import mock_aws
+
+    from offline import aws
+    from offline.lambdas import LambdaRuntime, LocalFunction
+
+    function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FLOOR_FUNCTION}"
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function_arn, "Payload": {"bookingId.$": "$.bookingId"}},
+        "ResultSelector": {"status.$": "$.Payload.status"},
+        "ResultPath": "$.step",
+    }
+    machines = {
+        f"{FLOOR_STATES} Lambda Task states": _chain(task),
+        f"{FLOOR_STATES} Pass states": _chain({"Type": "Pass"}),
+    }
+    runtime = LambdaRuntime(start="fresh", region=REGION, log=_quiet)
+    runtime.register(
+        LocalFunction(
+            logical_id="BenchFloorTask",
+            name=FLOOR_FUNCTION,
+            arn=function_arn,
+            handler="floor.handler",
+            environment={},
+            timeout_seconds=30.0,
+            memory_mb=256,
+            code_path=str(FUNCTIONS),
+        )
+    )
+    aws.install()
+    mock = mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+    mock.start()
+    aws.activate(runtime)
+    try:
+        sfn = boto3.client("stepfunctions", region_name=REGION, **FLOOR_CREDENTIALS)
+        results: dict[str, list[float]] = {}
+        for number, (label, definition) in enumerate(machines.items()):
+            arn = sfn.create_state_machine(
+                name=f"bench-floor-{number}",
+                definition=json.dumps(definition),
+                roleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/bench-floor",
+            )["stateMachineArn"]
+            _execute(sfn, arn)  # the sandbox's cold start, and moto's first run
+            results[label] = [_execute(sfn, arn) for _ in range(executions)]
+        return results
+    finally:
+        aws.activate(None)
+        mock.stop()
+        runtime.stop()
+
+
+def _execute(sfn: Any, state_machine_arn: str) -> float:
+    started = time.perf_counter()
+    execution = sfn.start_execution(
+        stateMachineArn=state_machine_arn,
+        name=uuid.uuid4().hex,
+        input=json.dumps({"bookingId": uuid.uuid4().hex}),
+    )["executionArn"]
+    while True:
+        status = sfn.describe_execution(executionArn=execution)["status"]
+        if status != "RUNNING":
+            break
+        if time.perf_counter() - started > BOOKING_TIMEOUT_SECONDS:
+            raise SystemExit(
+                f"the floor execution {execution} still runs after {BOOKING_TIMEOUT_SECONDS:.0f} s"
+            )
+        time.sleep(FLOOR_POLL_SECONDS)
+    if status != "SUCCEEDED":
+        raise SystemExit(f"the floor execution {execution} ended {status}")
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------- report
 def p95(values: list[float]) -> float:
     """Nearest-rank 95th percentile."""
     ordered = sorted(values)
@@ -159,6 +344,10 @@ def _failures(outcomes: list[Outcome]) -> str:
     return f"{len(failed)} (first: {first.status}{', ' + first.error if first.error else ''})"
 
 
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -169,50 +358,94 @@ def main() -> None:
     parser.add_argument(
         "--throughput", type=int, default=40, help="bookings per throughput run, 1 and 8 clients (default 40)"
     )
+    parser.add_argument("--floor", type=int, default=20, help="executions of each floor machine (default 20)")
     parser.add_argument("--budget", type=float, default=240.0, help="seconds allowed per phase (default 240)")
     args = parser.parse_args()
-    if not 1 <= args.bookings <= 170 or not 1 <= args.throughput <= 90:
-        parser.error("--bookings is between 1 and 170, --throughput between 1 and 90 (180 seats a flight)")
+    if not 1 <= args.bookings <= 170 or not 1 <= args.throughput <= 80 or not 1 <= args.floor <= 500:
+        parser.error(
+            "--bookings is between 1 and 170, --throughput between 1 and 80 (180 seats a flight), "
+            "--floor between 1 and 500"
+        )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
+    floors = moto_floor(args.floor)
     with ServerProcess() as server:
         url = server.wait_url(time.perf_counter() + STARTUP_TIMEOUT_SECONDS)
-        booker = Booker(url)
-        needed = {LATENCY_FLIGHT: 1 + args.bookings, THROUGHPUT_FLIGHT: 2 * args.throughput}
+        booker = Booker(url, psutil.Process(server.process.pid))
+        needed = {
+            LATENCY_FLIGHT: 1 + args.bookings,
+            THROUGHPUT_FLIGHT: CONCURRENCY_WARM_UP + 2 * args.throughput,
+        }
         for flight_id, seats in needed.items():
             if booker.seats(flight_id) < seats:
                 raise SystemExit(f"{flight_id} has fewer than the {seats} free seats this run needs")
 
         warm = booker.book(LATENCY_FLIGHT, time.perf_counter() + BOOKING_TIMEOUT_SECONDS)
-        _, latency = booker.run(LATENCY_FLIGHT, args.bookings, 1, args.budget)
+        latency = booker.run(LATENCY_FLIGHT, args.bookings, 1, args.budget)
+        warm_up = booker.run(THROUGHPUT_FLIGHT, CONCURRENCY_WARM_UP, CONCURRENT_CLIENTS, args.budget)
         single = booker.run(THROUGHPUT_FLIGHT, args.throughput, 1, args.budget)
         several = booker.run(THROUGHPUT_FLIGHT, args.throughput, CONCURRENT_CLIENTS, args.budget)
 
     ready = f"{server.ready_seconds:.1f} s" if server.ready_seconds is not None else "not printed"
-    print(f"Offline booking, processBooking → getBooking CONFIRMED (server {url}, ready in {ready})")
+    print(
+        f"Offline booking, processBooking → getBooking CONFIRMED (server {url}, ready in {ready}); "
+        f"Python {sys.version.split()[0]}"
+    )
     print(f"first booking (saga functions cold, not counted below): {warm.seconds:.3f} s, {warm.status}")
-    confirmed = [outcome.seconds for outcome in latency if outcome.confirmed]
-    print(f"\n{'latency, sequential':<22} {'bookings':>8} {'median s':>9} {'p95 s':>7}  failed")
+
+    floor_label = next(iter(floors))
+    floor = statistics.median(floors[floor_label])
+    print(f"\n{'moto floor, in-process':<26} {'runs':>5} {'median s':>9} {'p95 s':>7}")
+    for label, seconds in floors.items():
+        print(f"{label:<26} {len(seconds):>5} {statistics.median(seconds):>9.3f} {p95(seconds):>7.3f}")
+
+    confirmed = [outcome.seconds for outcome in latency.outcomes if outcome.confirmed]
+    print(f"\n{'latency, sequential':<26} {'bookings':>8} {'median s':>9} {'p95 s':>7}  ÷ floor  failed")
     if confirmed:
+        median = statistics.median(confirmed)
+        ratio = median / floor
         print(
-            f"{LATENCY_FLIGHT:<22} {len(latency):>8} {statistics.median(confirmed):>9.3f} "
-            f"{p95(confirmed):>7.3f}  {_failures(latency)}"
+            f"{LATENCY_FLIGHT:<26} {len(latency.outcomes):>8} {median:>9.3f} {p95(confirmed):>7.3f}  "
+            f"{ratio:>7.2f}  {_failures(latency.outcomes)}"
+        )
+        print(
+            f"median ÷ floor ({floor_label}): {ratio:.2f}, goal ≤ {LATENCY_GOAL:.0f}: "
+            f"{_verdict(ratio <= LATENCY_GOAL)}"
         )
     else:
-        print(f"{LATENCY_FLIGHT:<22} {len(latency):>8} {'—':>9} {'—':>7}  {_failures(latency)}")
+        none = "—"
+        print(
+            f"{LATENCY_FLIGHT:<26} {len(latency.outcomes):>8} {none:>9} {none:>7}  {none:>7}  "
+            f"{_failures(latency.outcomes)}"
+        )
 
-    print(f"\n{'throughput':<22} {'bookings':>8} {'wall s':>9} {'per s':>7}  failed")
-    rates = []
-    for clients, (wall, outcomes) in ((1, single), (CONCURRENT_CLIENTS, several)):
-        done = sum(outcome.confirmed for outcome in outcomes)
-        rates.append(done / wall if wall > 0 else 0.0)
-        label = f"{clients} client thread{'s' if clients > 1 else ''}"
-        print(f"{label:<22} {len(outcomes):>8} {wall:>9.2f} {rates[-1]:>7.2f}  {_failures(outcomes)}")
-    ratio = f"{rates[1] / rates[0]:.2f}" if rates[0] > 0 else "—"
-    print(f"{'ratio 8/1':<22} {'':>8} {'':>9} {ratio:>7}")
     print(
-        "\nThe offline Lambda runtime runs one invocation at a time (offline/lambdas.py: every saga step "
-        "and every\ngetBooking poll takes turns through one lock), which bounds the 8/1 ratio."
+        f"\n{'throughput':<26} {'bookings':>8} {'wall s':>9} {'per s':>7}  "
+        f"{'server CPU ms':>13} {'sandbox CPU ms':>14} {'polls':>6} {'sandboxes':>9}  failed"
+    )
+    print(f"{'':<26} {'':>8} {'':>9} {'':>7}  {'(per booking)':>13} {'(per booking)':>14}")
+    phases = (
+        (f"warm-up, {CONCURRENT_CLIENTS} threads", warm_up),
+        ("1 client thread", single),
+        (f"{CONCURRENT_CLIENTS} client threads", several),
+    )
+    for label, phase in phases:
+        print(
+            f"{label:<26} {len(phase.outcomes):>8} {phase.wall:>9.2f} {phase.rate:>7.2f}  "
+            f"{phase.per_booking(phase.server_cpu):>13.0f} {phase.per_booking(phase.sandbox_cpu):>14.0f} "
+            f"{phase.polls:>6.1f} {phase.sandboxes:>9}  {_failures(phase.outcomes)}"
+        )
+    if single.rate > 0:
+        ratio = several.rate / single.rate
+        verdict = _verdict(ratio >= THROUGHPUT_GOAL)
+        print(f"ratio {CONCURRENT_CLIENTS}/1: {ratio:.2f}, goal ≥ {THROUGHPUT_GOAL}: {verdict}")
+    else:
+        print(f"ratio {CONCURRENT_CLIENTS}/1: — (no booking confirmed with one client)")
+    busy = single.server_cpu / single.wall if single.wall > 0 else 0.0
+    print(
+        f"The server process was busy {busy:.0%} of one core with one client: it is one interpreter, so no\n"
+        f"more than about {1 / busy if busy else math.inf:.1f} times that rate, whatever the clients and "
+        "sandboxes do."
     )
 
 

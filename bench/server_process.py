@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -21,16 +22,19 @@ STOP_SECONDS = 15.0
 
 
 class ServerProcess:
-    """`python -m offline serve --port 0` in a subprocess of its own, stopped on exit whatever happens."""
+    """`python -m offline serve --port 0` in a subprocess of its own, stopped on exit whatever happens.
 
-    def __init__(self) -> None:
+    `options` are added to `serve`'s own, e.g. `("--fast-retries",)`.
+    """
+
+    def __init__(self, options: Sequence[str] = ()) -> None:
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(
             [str(ROOT), str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "offline", "serve", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "offline", "serve", "--host", "127.0.0.1", "--port", "0", *options],
             cwd=ROOT,
             env=environment,
             stdin=subprocess.DEVNULL,
