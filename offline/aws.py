@@ -7,7 +7,7 @@ oversell (seen on moto 5.2.5), which real DynamoDB never does. The lock covers o
 DynamoDB's atomicity does; two handlers are never serialised beyond that.
 
 Two doors lead here, and both take the same lock:
-- in-process, `install()` puts `dispatch` in botocore's handler list ahead of moto's stubber, so the
+- in-process, `install()` puts `dispatch` in botocore's handler list in place of moto's stubber, so the
   boto3 clients of this process (the state machine interpreter's, the tests') are routed here;
 - over HTTP, `AwsEndpoint` wraps moto's WSGI application: the functions' sandboxes reach AWS through
   it (`AWS_ENDPOINT_URL`), as do the AWS CLI and boto3 against `make run`.
@@ -49,11 +49,15 @@ def activate(runtime: LambdaRuntime | None) -> None:
 
 
 def install() -> None:
-    """Put `dispatch` ahead of moto's stubber in botocore's handlers; safe to call again."""
-    if any(entry[1] is dispatch for entry in BUILTIN_HANDLERS):
-        return
-    position = next(i for i, entry in enumerate(BUILTIN_HANDLERS) if entry[1] is botocore_stubber)
-    BUILTIN_HANDLERS.insert(position, ("before-send", dispatch))
+    """Put `dispatch` in place of moto's stubber in botocore's handlers; safe to call again.
+
+    botocore calls every `before-send` handler and keeps the first answer, so a handler placed beside
+    moto's would not stop moto from also running the request: replacing it is the only way each
+    request reaches moto once, under the lock when it is a DynamoDB request.
+    """
+    for position, entry in enumerate(BUILTIN_HANDLERS):
+        if entry[1] is botocore_stubber:
+            BUILTIN_HANDLERS[position] = (entry[0], dispatch, *entry[2:])
 
 
 def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], bytes] | None:
@@ -68,8 +72,9 @@ def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], b
     return response.status, response.headers(), response.body
 
 
-def dispatch(request: Any, **_: Any) -> AWSResponse | None:
-    """botocore `before-send` handler: answer Lambda invokes locally, serialise DynamoDB into moto."""
+def dispatch(request: Any, **kwargs: Any) -> AWSResponse | None:
+    """botocore `before-send` handler in moto's place: Lambda invokes go to the local functions, DynamoDB
+    requests into moto one at a time, everything else into moto as it would have gone."""
     if not botocore_stubber.enabled:
         return None
     url: str = request.url
@@ -84,7 +89,7 @@ def dispatch(request: Any, **_: Any) -> AWSResponse | None:
         with DYNAMODB_LOCK:
             dynamodb_calls.append(target.rsplit(".", 1)[-1])
             return botocore_stubber(event_name="before-send", request=request)
-    return None
+    return botocore_stubber(event_name="before-send", request=request)
 
 
 StartResponse = Callable[..., Any]

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from . import entry
 from .models import InvokeResponse, LocalFunction, function_error
 from .runtime_api import Answer, Event, RuntimeApi
 
@@ -272,7 +271,7 @@ class _Zygote:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", entry.__name__, str(theirs.fileno())],
+            [sys.executable, "-m", f"{__package__}.entry", str(theirs.fileno())],
             pass_fds=[theirs.fileno()],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)},
             stdin=subprocess.DEVNULL,

@@ -100,3 +100,18 @@ def test_without_the_lock_the_same_writes_oversell(
     taken, left = take_seats_at_once(stack)
 
     assert taken > SEATS or left < 0, (taken, left)
+
+
+def test_an_in_process_request_reaches_moto_once(stack: OfflineStack) -> None:
+    """botocore calls every `before-send` handler: the offline routing must replace moto's, not sit
+    beside it, or each in-process write would run twice (once under the lock, once outside it)."""
+    stack.put_flight("F1", seats=SEATS)
+
+    stack.dynamodb.update_item(
+        TableName=stack.resource("FlightTable"),
+        Key={"id": {"S": "F1"}},
+        UpdateExpression="ADD seatCapacity :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+
+    assert stack.seats_left("F1") == SEATS + 1
