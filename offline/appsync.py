@@ -23,7 +23,12 @@ What AppSync does with a request, in order, and how this module reproduces it:
    its resolver never runs.
 5. **Batching.** A resolver with `MaxBatchSize` gets all of its field's resolutions of one execution
    level as one invocation whose payload is a list of events (in chunks of `MaxBatchSize`), and must
-   answer with a list in the same order.
+   answer with a list in the same order. Each item is read as AppSync's default batch response
+   template reads it ("Direct Lambda Resolvers: Batching enabled", resolver mapping template reference
+   for Lambda): `{"data": value}` resolves the item's field to `value`; an item with `errorMessage` is
+   that item's error (`errorType`, `errorMessage`, and `data` in the error entry) and the field is
+   null; other keys are ignored, and an item that is null or not an object resolves to null. A plain
+   object answered without `data` is therefore null here, as it is in AWS.
 6. **Limits.** As AWS documents them, both are field errors, not request errors: a field deeper than
    `QueryDepthLimit` (a root field is depth 1) is an error and null, and the null travels up to the
    nearest nullable parent; a resolver run past `ResolverCountLimit` is an error
@@ -114,10 +119,12 @@ DEFAULT_RESOLVER_COUNT_LIMIT = 10_000
 class FieldError(Exception):
     """An error of one field, in AppSync's terms: the field is null and the response lists the error."""
 
-    def __init__(self, error_type: str, message: str) -> None:
+    def __init__(self, error_type: str | None, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.error_type = error_type
         self.message = message
+        self.data = data
+        """What the error entry carries as `data` (a batch item's `data` beside its `errorMessage`)."""
 
 
 class _ScalarOutputError(Exception):
@@ -459,7 +466,10 @@ class _Batcher:
                 "resolver must return a list of the same length, in the same order",
             )
         for index, (_, future) in enumerate(entries):
-            _settle(future, None if error else results[index], error)
+            if error is not None:
+                _settle(future, None, error)
+            else:
+                _settle(future, *_batch_item(results[index]))
 
     def _invoke(self, resolver: LambdaResolver, payload: Any) -> tuple[Any, FieldError | None]:
         try:
@@ -472,6 +482,27 @@ class _Batcher:
             error_type = str(answer.get("errorType") or f"Lambda:{response.function_error}")
             return None, FieldError(error_type, str(answer.get("errorMessage") or error_type))
         return body, None
+
+
+def _batch_item(item: Any) -> tuple[Any, FieldError | None]:
+    """One item of a batch answer, as AppSync's default response template for batched direct Lambda
+    resolvers reads it:
+
+        #if( $context.result && $context.result.errorMessage )
+          $utils.error($context.result.errorMessage, $context.result.errorType, $context.result.data)
+        #else
+          $utils.toJson($context.result.data)
+        #end
+    """
+    if not isinstance(item, Mapping):
+        return None, None  # null, or a value with no `data` property: `$context.result.data` is null
+    message = item.get("errorMessage")
+    if message is not None and message != "":
+        error_type = item.get("errorType")
+        return None, FieldError(
+            None if error_type is None else str(error_type), str(message), item.get("data")
+        )
+    return item.get("data"), None
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: FieldError | None) -> None:
@@ -649,8 +680,9 @@ class AppSyncApi:
         error_type: str | None = None
         message = error.message
         path = list(error.path or [])
+        data: Any = None
         if isinstance(original, FieldError):
-            error_type, message = original.error_type, original.message
+            error_type, message, data = original.error_type, original.message, original.data
         elif match := _NON_NULL.fullmatch(message):
             type_ = self.schema.get_type(match[1])
             field_def = type_.fields.get(match[2]) if isinstance(type_, GraphQLObjectType) else None
@@ -663,7 +695,7 @@ class AppSyncApi:
             message = f"Can't serialize value ({_slashed(path)}) : {message}"
         return {
             "path": path,
-            "data": None,
+            "data": data,
             "errorType": error_type,
             "errorInfo": None,
             "locations": _locations(error),

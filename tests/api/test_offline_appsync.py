@@ -24,7 +24,7 @@ from offline import template as cfn
 from offline.appsync import AppSyncApi, load_resolvers, load_schema
 from offline.auth import AUDIENCE, DEVELOPMENT_KEY, ISSUER, InvalidToken, TokenIssuer
 from offline.lambdas import InvokeResponse
-from offline.stack import SCHEMA, TEMPLATE, OfflineStack
+from offline.stack import SCHEMA, TEMPLATE, OfflineStack, departure_in
 from tests.conftest import unique_token
 
 BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
@@ -100,16 +100,16 @@ def test_the_limits_come_from_the_template_parameters_and_can_be_overridden() ->
 @pytest.mark.parametrize(
     ("argument", "literal", "valid"),
     [
-        ("day", '"2027-01-15"', True),
-        ("day", '"2027-01-15Z"', True),
-        ("day", '"2027-02-30"', False),
-        ("day", '"15/01/2027"', False),
-        ("day", "20270115", False),
-        ("at", '"2027-01-15T08:00:00Z"', True),
-        ("at", '"2027-01-15T08:00:00.123+01:00"', True),
-        ("at", '"2027-01-15T08:00:00"', False),  # AppSync requires the offset
-        ("at", '"2027-01-15 08:00:00Z"', False),
-        ("at", '"2027-01-15T25:00:00Z"', False),
+        ("day", '"2021-01-15"', True),
+        ("day", '"2021-01-15Z"', True),
+        ("day", '"2021-02-30"', False),
+        ("day", '"15/01/2021"', False),
+        ("day", "20210115", False),
+        ("at", '"2021-01-15T08:00:00Z"', True),
+        ("at", '"2021-01-15T08:00:00.123+01:00"', True),
+        ("at", '"2021-01-15T08:00:00"', False),  # AppSync requires the offset
+        ("at", '"2021-01-15 08:00:00Z"', False),
+        ("at", '"2021-01-15T25:00:00Z"', False),
         ("time", '"08:00"', True),
         ("time", '"08:00:00.5-05:00"', True),
         ("time", '"8 o\'clock"', False),
@@ -225,7 +225,7 @@ def test_requests_without_a_valid_user_pool_token_get_401_and_run_no_resolver(st
         "another pool": _signed(
             DEVELOPMENT_KEY, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"
         ),
-        "IAM": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20270115/us-east-1/appsync/aws4_request, Signature=0",
+        "IAM": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20210115/us-east-1/appsync/aws4_request, Signature=0",
     }
     for name, authorization in refused.items():
         status, body = stack.api.execute(query, authorization=authorization)
@@ -268,7 +268,7 @@ def test_only_the_admin_group_reaches_list_bookings_and_others_never_reach_its_r
 
 def test_bad_dates_are_validation_errors_and_reach_no_resolver(stack: OfflineStack) -> None:
     token = stack.tokens.mint("alice-sub")
-    literal = SCHEDULE % ("", '"2031-02-30"')
+    literal = SCHEDULE % ("", '"2021-02-30"')
     status, body = stack.api.execute({"query": literal}, authorization=token)
     assert status == 200
     assert body["data"] is None
@@ -280,7 +280,7 @@ def test_bad_dates_are_validation_errors_and_reach_no_resolver(stack: OfflineSta
 
     variable = SCHEDULE % ("($d: AWSDate!)", "$d")
     status, body = stack.api.execute(
-        {"query": variable, "variables": {"d": "15/01/2031"}}, authorization=token
+        {"query": variable, "variables": {"d": "15/01/2021"}}, authorization=token
     )
     assert status == 200
     assert body["data"] is None
@@ -353,8 +353,8 @@ def test_the_function_receives_appsyncs_direct_resolver_event(stack: OfflineStac
 
 
 def test_a_page_of_bookings_reads_its_flights_in_one_batched_invocation(stack: OfflineStack) -> None:
-    stack.put_flight("F1", seats=5, departure="2031-03-01T09:00:00Z")
-    stack.put_flight("F2", seats=5, departure="2031-03-02T09:00:00Z")
+    stack.put_flight("F1", seats=5, departure=departure_in(days=60))
+    stack.put_flight("F2", seats=5, departure=departure_in(days=61))
     token = stack.tokens.mint("alice-sub")
     flights = {_book(stack, token, flight): flight for flight in ("F1", "F2", "F1")}
     before = len(stack.lambdas.invocations)
@@ -370,6 +370,43 @@ def test_a_page_of_bookings_reads_its_flights_in_one_batched_invocation(stack: O
     assert len(batch.payload) == len(flights)
     assert {event["info"]["fieldName"] for event in batch.payload} == {"outboundFlight"}
     assert [event["source"]["id"] for event in batch.payload] == [item["id"] for item in items]
+
+
+def test_a_booking_whose_flight_is_gone_gets_not_found_and_its_batch_neighbour_its_flight(
+    stack: OfflineStack,
+) -> None:
+    """The Api function answers each batch item as `{"data": flight}`, or a per-item NotFound error."""
+    stack.put_flight("F1", seats=5, departure="2031-03-01T09:00:00Z")
+    for booking_id, flight_id in (("b-with-flight", "F1"), ("b-flight-gone", "F-gone")):
+        stack.dynamodb.put_item(
+            TableName=stack.resource("BookingTable"),
+            Item={
+                "id": {"S": booking_id},
+                "customer": {"S": "alice-sub"},
+                "status": {"S": "CONFIRMED"},
+                "bookingOutboundFlightId": {"S": flight_id},
+                "paymentToken": {"S": "tok_visa"},
+                "createdAt": {"S": "2031-01-01T08:00:00Z"},
+                "updatedAt": {"S": "2031-01-01T08:00:00Z"},
+                "checkedIn": {"BOOL": False},
+            },
+        )
+    before = len(stack.lambdas.invocations)
+
+    answer = stack.graphql(
+        """{ a: getBooking(id: "b-with-flight") { id outboundFlight { id } }
+             b: getBooking(id: "b-flight-gone") { id outboundFlight { id } } }""",
+        token=stack.tokens.mint("alice-sub"),
+    )
+
+    assert answer["data"] == {"a": {"id": "b-with-flight", "outboundFlight": {"id": "F1"}}, "b": None}
+    [error] = answer["errors"]
+    assert (error["path"], error["errorType"]) == (["b", "outboundFlight"], "NotFound")
+    assert "F-gone" in error["message"]
+    batches = [
+        call.payload for call in list(stack.lambdas.invocations)[before:] if isinstance(call.payload, list)
+    ]
+    assert [len(batch) for batch in batches] == [2]  # both flights in one batched invocation
 
 
 def test_a_resolver_exception_is_the_fields_error_with_its_type_and_message(stack: OfflineStack) -> None:
@@ -411,11 +448,11 @@ class FlightMissing(Exception):
 
 def bookings_service(event: Any) -> Any:
     """N bookings for getBookingByStatus (limit N), flights by id for the batched outboundFlight."""
-    if isinstance(event, list):
+    if isinstance(event, list):  # each item as AppSync's batch response template reads it: {"data": …}
         return [
             None
             if e["source"]["flight"] == "gone"
-            else {"id": e["source"]["flight"], "departureDateTime": "x"}
+            else {"data": {"id": e["source"]["flight"], "departureDateTime": "x"}}
             for e in event
         ]
     if event["info"]["fieldName"] == "getFlight":
@@ -470,6 +507,71 @@ def test_a_null_in_a_batch_answer_is_a_non_null_error_at_that_item() -> None:
     )
 
 
+def test_a_batch_answer_of_plain_objects_is_read_as_aws_reads_it_a_null_per_item() -> None:
+    """AWS reads `$context.result.data` of each item: a flight answered bare has no `data`, so null."""
+
+    def bare_flights(event: Any) -> Any:
+        if isinstance(event, list):
+            return [{"id": e["source"]["flight"], "departureDateTime": "x"} for e in event]
+        return bookings_service(event)
+
+    api, lambdas = scripted_api(bare_flights)
+    _, body = api.execute({"query": PAGE, "variables": {"n": 2}}, authorization=TOKENS.mint("ann"))
+    assert len(lambdas.payloads[1]) == 2  # the batch ran and answered both items
+    assert not (body["data"] or {}).get("getBookingByStatus")
+    [error] = body["errors"]
+    assert error["path"] == ["getBookingByStatus", "items", 0, "outboundFlight"]
+    assert error["message"].startswith("Cannot return null for non-nullable type: 'Flight'")
+
+
+TWO_BOOKINGS = """{
+  a: getBooking(id: "b-ok") { id outboundFlight { id } }
+  b: getBooking(id: "b-lost") { id outboundFlight { id } }
+}"""
+
+
+def test_an_item_with_an_error_message_is_that_items_error_alone() -> None:
+    """`{"data", "errorMessage", "errorType"}`: the item's field is null with that error, its `data` in
+    the error entry; the other items of the same batch keep their values."""
+
+    def one_flight_lost(event: Any) -> Any:
+        if isinstance(event, list):
+            return [
+                {"data": None, "errorMessage": "flight F9 does not exist", "errorType": "NotFound"}
+                if e["source"]["id"] == "b-lost"
+                else {"data": {"id": e["source"]["flight"]}, "ignored": "other keys are ignored"}
+                for e in event
+            ]
+        return {"id": event["arguments"]["id"], "status": "CONFIRMED", "flight": "F1"}
+
+    api, lambdas = scripted_api(one_flight_lost)
+    _, body = api.execute({"query": TWO_BOOKINGS}, authorization=TOKENS.mint("ann"))
+    assert [len(batch) for batch in lambdas.payloads if isinstance(batch, list)] == [2]  # one batch
+    assert body["data"] == {"a": {"id": "b-ok", "outboundFlight": {"id": "F1"}}, "b": None}
+    [error] = body["errors"]
+    assert error["path"] == ["b", "outboundFlight"]
+    assert (error["errorType"], error["message"], error["data"]) == (
+        "NotFound",
+        "flight F9 does not exist",
+        None,
+    )
+
+
+def test_an_items_data_beside_its_error_message_goes_into_the_error_entry() -> None:
+    def flight_with_warning(event: Any) -> Any:
+        if isinstance(event, list):
+            return [{"data": {"id": "F1"}, "errorMessage": "stale", "errorType": "Stale"} for _ in event]
+        return {"id": event["arguments"]["id"], "status": "CONFIRMED", "flight": "F1"}
+
+    api, _ = scripted_api(flight_with_warning)
+    _, body = api.execute(
+        {"query": '{ getBooking(id: "b1") { id outboundFlight { id } } }'}, authorization=TOKENS.mint("a")
+    )
+    assert body["data"] == {"getBooking": None}  # $utils.error: the field is null, the data travels
+    [error] = body["errors"]
+    assert (error["errorType"], error["message"], error["data"]) == ("Stale", "stale", {"id": "F1"})
+
+
 def test_a_function_error_fails_every_field_of_its_batch() -> None:
     def flights_down(event: Any) -> Any:
         if isinstance(event, list):
@@ -487,7 +589,7 @@ def test_a_function_error_fails_every_field_of_its_batch() -> None:
 
 
 def test_a_value_an_appsync_scalar_cannot_hold_is_a_serialization_error() -> None:
-    api, _ = scripted_api(lambda event: {"id": "F1", "departureDateTime": "2031-03-01 09:00"})
+    api, _ = scripted_api(lambda event: {"id": "F1", "departureDateTime": "2021-03-01 09:00"})
     _, body = api.execute(
         {"query": '{ getFlight(id: "F1") { id departureDateTime } }'}, authorization=TOKENS.mint("a")
     )
@@ -496,7 +598,7 @@ def test_a_value_an_appsync_scalar_cannot_hold_is_a_serialization_error() -> Non
     assert error["path"] == ["getFlight", "departureDateTime"]
     assert error["message"] == (
         "Can't serialize value (/getFlight/departureDateTime) : "
-        "Unable to serialize `2031-03-01 09:00` as a valid DateTime Object."
+        "Unable to serialize `2021-03-01 09:00` as a valid DateTime Object."
     )
 
 

@@ -100,9 +100,26 @@ def get_flight_by_schedule(**arguments: Any) -> Any:
 
 
 @app.batch_resolver(type_name="Booking", field_name="outboundFlight", aggregate=True)
-def outbound_flight(event: list[AppSyncResolverEvent]) -> list[Any]:
-    """AppSync batch invoke: the flights of a whole page of bookings in one BatchGetItem."""
-    return api.outbound_flights([item.source for item in event])
+def outbound_flight(event: list[AppSyncResolverEvent]) -> list[dict[str, Any]]:
+    """AppSync batch invoke: the flights of a whole page of bookings in one BatchGetItem.
+
+    AppSync reads each item of a batched direct resolver's answer as `{"data", "errorMessage",
+    "errorType"}` (decision 0005): a flight is `{"data": flight}`, a booking whose flight is missing
+    gets its own `NotFound` error, and the other bookings of the page keep their flights.
+    """
+    sources: list[dict[str, Any] | None] = [item.source for item in event]
+    flights = api.outbound_flights(sources)
+    return [batch_item(flight, source) for flight, source in zip(flights, sources, strict=True)]
+
+
+def batch_item(flight: dict[str, Any] | None, source: dict[str, Any] | None) -> dict[str, Any]:
+    """One item of the batch answer in the shape AppSync's default batch response template reads."""
+    if flight is not None:
+        return {"data": flight}
+    source = source or {}
+    message = f"flight {source.get('bookingOutboundFlightId')} of booking {source.get('id')} does not exist"
+    logger.error("booking without its flight", booking_id=source.get("id"))
+    return {"data": None, "errorMessage": message, "errorType": "NotFound"}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.APPSYNC_RESOLVER)
