@@ -11,7 +11,9 @@ prefix, so each test can use fresh ids such as ``tok_visa_<uuid>``:
 * ``tok_visa...``            approved pre-authorisation;
 * ``tok_chargeDeclined...``  capture answers 402 ``card_declined``;
 * ``tok_processingError...`` the first two captures answer 503, then approved;
-* anything else              capture answers 404 ``charge_not_found``.
+* anything else              capture answers 404 ``charge_not_found``;
+
+and a path it does not serve answers 404 ``not_found``, as any HTTP server would: no decline code.
 
 Only the standard library is used so the double can run wherever the
 service's tests run, with nothing to install.

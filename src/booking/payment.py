@@ -32,6 +32,13 @@ _REFUND_STATUSES: frozenset[str] = frozenset({"refunded", "released", "nothing_t
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ERROR_CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MAX_RESPONSE_BYTES = 1024 * 1024
+_DECLINES: frozenset[tuple[int, str]] = frozenset({(402, "card_declined"), (404, "charge_not_found")})
+"""The gateway's own answers that refuse the charge itself: a business rejection, nobody is paged.
+A 404 without `charge_not_found` is not one of them: it is what any server answers for a path it
+does not know, so a wrong `PaymentApiUrl` reads as the outage it is, not as a declined card."""
+_REQUEST_REFUSED: frozenset[int] = frozenset({400, 409, 422})
+"""The gateway's answers that refuse this request (bad body, charge already captured, key reused):
+a defect no retry fixes. Any other status is unexpected and handled as the API being unavailable."""
 _USER_AGENT = "booking-service-payment-client/1"
 
 
@@ -121,7 +128,7 @@ class PaymentClient:
         status, answer = self._post(path, body, idempotency_key)
         if status == 200:
             return _parse_capture(answer)
-        if status in (402, 404):
+        if (status, _code(answer)) in _DECLINES:
             raise PaymentDeclined(_describe(status, path, answer))
         raise _error_for(status, path, answer)
 
@@ -183,18 +190,25 @@ def _describe(status: int, path: str, answer: Any) -> str:
     """Error text with the API's error code but never its free-text message,
     which may echo request fields such as the charge id."""
     text = f"payment API answered {status} on {path}"
-    code = answer.get("error") if isinstance(answer, dict) else None
-    if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
+    code = _code(answer)
+    if code:
         text += f" ({code})"
     return text
 
 
+def _code(answer: Any) -> str | None:
+    """The gateway's error code, when the answer is the gateway's own error body."""
+    code = answer.get("error") if isinstance(answer, dict) else None
+    return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
+
+
 def _error_for(status: int, path: str, answer: Any) -> PaymentUnavailable | InvalidPaymentRequest:
-    """Retryable only when waiting can help: throttling and server-side trouble."""
+    """A request the gateway refused is a defect; anything else (throttling, server-side trouble, or a
+    status the gateway never sends, such as a 404 for a path it does not serve) is retried, then pages."""
     message = _describe(status, path, answer)
-    if status == 429 or status >= 500:
-        return PaymentUnavailable(message)
-    return InvalidPaymentRequest(message)
+    if status in _REQUEST_REFUSED:
+        return InvalidPaymentRequest(message)
+    return PaymentUnavailable(message)
 
 
 def _unreadable(path: str) -> PaymentUnavailable:

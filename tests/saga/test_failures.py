@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from offline.payment_gateway import PaymentGateway
 from offline.stack import OfflineStack
 from tests.conftest import book, unique_token
 
@@ -110,6 +111,30 @@ def test_payment_api_down_for_good_cancels_gives_the_seat_back_and_pages(stack: 
     assert message["notUndone"] == ["refundPayment"]
     assert message["compensations"]["cancelBooking"] == {"status": "cancelled"}
     assert message["compensations"]["releaseFlightSeat"] == {"status": "released"}
+
+
+def test_a_wrong_payment_api_url_cancels_and_pages_not_a_declined_card() -> None:
+    """The functions reach a real gateway on a path it does not serve: its 404 is no declined card."""
+    with (
+        PaymentGateway() as gateway,
+        OfflineStack(
+            fast_retries=True, sandboxes="preloaded", parameters={"PaymentApiUrl": gateway.url + "/v0"}
+        ) as stack,
+    ):
+        stack.put_flight("F1", seats=3)
+        token = unique_token()
+
+        outcome = book(stack, token=token)
+
+        assert (outcome.status, outcome.error) == ("FAILED", "PaymentUnavailable")
+        assert outcome.booking is not None
+        assert outcome.booking["status"] == "CANCELLED"
+        assert stack.seats_left("F1") == 3
+        assert gateway.requests["/v0/capture"] == 5  # retried as an outage: first try + 4 retries
+        assert gateway.ledger(token) is None  # no money moved
+        [message] = stack.dlq_messages()  # a human is paged
+        assert message["error"]["Error"] == "PaymentUnavailable"
+        assert message["notUndone"] == ["refundPayment"]
 
 
 def test_failed_confirmation_notice_keeps_the_booking_paid_and_confirmed(stack: OfflineStack) -> None:

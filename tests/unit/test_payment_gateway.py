@@ -395,3 +395,18 @@ def test_start_stop_lifecycle(private_gateway: PaymentGateway) -> None:
         _ = private_gateway.url
     with pytest.raises(PaymentUnavailable):
         PaymentClient(url, timeout_seconds=0.5).refund(charge_id=_token(), idempotency_key=_key())
+
+
+def test_a_wrong_api_url_is_unavailable_not_a_declined_card(gateway: PaymentGateway) -> None:
+    """A 404 of a path the gateway does not serve is a configuration fault that must page, not a
+    business rejection: only the gateway's own decline codes decline."""
+    misrouted = PaymentClient(gateway.url + "/v0", timeout_seconds=2.0)
+    token = _token()
+
+    with pytest.raises(PaymentUnavailable, match=r"404 on /capture \(not_found\)"):
+        _capture(misrouted, token)
+    with pytest.raises(PaymentUnavailable, match=r"404 on /refund \(not_found\)"):
+        misrouted.refund(charge_id=token, idempotency_key=_key())
+
+    assert gateway.ledger(token) is None
+    assert gateway.requests == {"/v0/capture": 1, "/v0/refund": 1}
