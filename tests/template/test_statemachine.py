@@ -53,8 +53,22 @@ TASK_FUNCTIONS = {
     "Notify Booking Failed": "NotifyBookingFunction",
 }
 
+LAMBDA_TRANSIENT = frozenset(
+    {
+        "Lambda.ClientExecutionTimeoutException",
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+)
+"""Lambda's transient service errors as Step Functions names them ("Handle Lambda service exceptions",
+https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html): the first four
+are 500s of the Invoke call, the last Lambda's concurrency limit."""
+
 SERVICE_RETRYABLE = frozenset(
     {
+        "Lambda.ClientExecutionTimeoutException",
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
@@ -273,6 +287,17 @@ def test_every_retrier_backs_off_with_full_jitter(asl: dict[str, Any]) -> None:
     }
 
     assert settings == dict.fromkeys(settings, ("FULL", True, True))
+
+
+def test_every_lambda_task_retries_lambdas_transient_errors(asl: dict[str, Any]) -> None:
+    missing = {
+        name: sorted(LAMBDA_TRANSIENT - {e for r in state.get("Retry", []) for e in r["ErrorEquals"]})
+        for name, state in _tasks(asl).items()
+        if state["Resource"] == "arn:aws:states:::lambda:invoke"
+    }
+
+    assert missing
+    assert {name: errors for name, errors in missing.items() if errors} == {}
 
 
 def test_every_transient_error_is_retried_somewhere(asl: dict[str, Any]) -> None:
