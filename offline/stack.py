@@ -38,6 +38,13 @@ SCHEMA = ROOT / "schema.graphql"
 MOTO_CONFIG: Any = {"stepfunctions": {"execute_state_machine": True}}
 
 
+def departure_in(days: int, at: str = "08:00") -> str:
+    """A departure `days` from today (UTC) at `at`, as the Flight table stores it: tests and seed data
+    count dates from now, never name one, so nothing they book has departed by the time they run."""
+    day = datetime.now(UTC).date() + timedelta(days=days)
+    return f"{day.isoformat()}T{at}:00Z"
+
+
 class OfflineStack:
     """Everything the booking saga touches, on this machine."""
 
@@ -152,9 +159,11 @@ class OfflineStack:
         maximum: int | None = None,
         price: int = 10_000,
         currency: str = "EUR",
-        departure: str = "2027-01-15T08:00:00Z",
+        departure: str | None = None,
     ) -> None:
-        """A flight as the catalog would store it; `price` in minor units (cents)."""
+        """A flight as the catalog would store it; `price` in minor units (cents). It departs
+        `departure` (ISO-8601), by default a month from today, so it stays bookable whenever tests run."""
+        departure = departure or departure_in(days=30)
         self.dynamodb.put_item(
             TableName=self.resource("FlightTable"),
             Item={

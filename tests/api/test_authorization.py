@@ -14,18 +14,19 @@ from typing import Any
 import jwt
 import pytest
 
-from offline.stack import OfflineStack
+from offline.stack import OfflineStack, departure_in
 from tests.conftest import unique_token
 
 OWNER, OTHER, ADMIN = "alice-sub", "bob-sub", "carol-sub"
 CALLERS = ["owner", "other", "admin", "no token", "expired", "forged"]
+DEPARTURE = departure_in(days=60, at="09:00")
 
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[dict[str, Any]]:
     """One stack for the whole matrix: a future flight and a confirmed booking of the owner's."""
     with OfflineStack(fast_retries=True) as stack:
-        stack.put_flight("F1", seats=50, departure="2031-03-01T09:00:00Z")
+        stack.put_flight("F1", seats=50, departure=DEPARTURE)
         owner_token = stack.tokens.mint(OWNER, username="alice")
         answer = stack.graphql(
             "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }",
@@ -90,7 +91,7 @@ OPERATIONS: dict[str, tuple[str, Any]] = {
     "getFlight": ('query { getFlight(id: "F1") { id ticketPrice } }', lambda w: {}),
     "getFlightBySchedule": (
         'query { getFlightBySchedule(departureAirportCode: "LGW", arrivalAirportCode: "MAD", '
-        'departureDate: "2031-03-01") { items { id } } }',
+        f'departureDate: "{DEPARTURE[:10]}") {{ items {{ id }} }} }}',
         lambda w: {},
     ),
 }
