@@ -10,6 +10,13 @@ BRANCH := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo dev)
 STAGE := $(shell echo '$(BRANCH)' | tr '[:upper:]' '[:lower:]' | sed -E 's/[^a-z0-9-]+/-/g; s/^-+//; s/-+$$//' | cut -c1-40)
 STACK := booking-$(STAGE)
 PAYMENT_API_URL ?= https://payment.example.com
+# Every tag of the stack, in this one place: `sam deploy --tags` replaces samconfig.toml's tags.
+TAGS := service=booking project=serverless-airline stage=$(STAGE)
+# `sam build` installs src/requirements.txt with the template's runtime: that Python on PATH builds on
+# this machine, else Docker builds in the runtime's image (--use-container). BUILD_IN=host|container
+# chooses; found out only when deploy runs, so other targets never pay for it.
+RUNTIME := $(shell sed -nE 's/^ +Runtime: (python3\.[0-9]+).*/\1/p' template.yaml | head -n1)
+BUILD_IN = $(if $(shell $(RUNTIME) -c '' >/dev/null 2>&1 && echo y),host,$(if $(shell docker info >/dev/null 2>&1 && echo y),container))
 HOST ?= 127.0.0.1
 PORT ?= 4000
 
@@ -45,10 +52,13 @@ bench: venv
 	$(BIN)/python bench/latency.py
 
 deploy:
-	sam build --template-file template.yaml
+	$(if $(BUILD_IN),,$(error sam build needs $(RUNTIME) (the template's runtime) on PATH: install it, e.g. \
+		uv python install $(RUNTIME:python%=%), or pyenv install $(RUNTIME:python%=%) then pyenv shell $(RUNTIME:python%=%); \
+		or start Docker, and make deploy builds in the runtime's image (sam build --use-container)))
+	sam build --template-file template.yaml$(if $(filter container,$(BUILD_IN)), --use-container)
 	sam deploy --config-env default --stack-name $(STACK) \
 		--parameter-overrides Stage=$(STAGE) PaymentApiUrl=$(PAYMENT_API_URL) \
-		--tags service=booking stage=$(STAGE)
+		--tags $(TAGS)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
