@@ -1,9 +1,14 @@
-"""Refund Payment: give the money back, whatever the charge holds.
+"""Refund Payment: give back the money of the charge this booking claimed, whatever it holds.
 
 A captured charge is refunded, an authorisation never captured is released, and a charge with
 nothing on it (declined, or capture never reached the Payment API) is a no-op: the compensation is
-safe whether or not Collect Payment ran, and nobody needs to know which. A charge claimed by
-another booking (see `BookingRepository.reserve`) is never touched: it is that booking's money.
+safe whether or not Collect Payment ran, and nobody needs to know which.
+
+Only a charge this booking claimed (see `BookingRepository.reserve`) is touched. A charge claimed by
+another booking is that booking's money; a charge nobody has claimed yet may be about to pay for
+another booking on the same token (its Reserve Booking not yet run), so releasing it would cancel
+that booking's authorisation. This booking never captured an unclaimed charge either: Collect
+Payment runs only after Reserve Booking has written the claim.
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ def refund_key(booking_id: str) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_task_input(event, RefundPaymentRequest)
     owner = bookings.charge_owner(request.payment_token)
-    if owner not in (None, request.booking_id):
+    if owner is None:
+        logger.info("charge claimed by no booking; this booking took nothing from it")
+        return {"status": "not_claimed", "amount": 0, "currency": None}
+    if owner != request.booking_id:
         logger.warning("charge belongs to another booking; nothing to give back", owner=owner)
         return {"status": "not_this_booking", "amount": 0, "currency": None}
     try:
