@@ -50,6 +50,7 @@ bench: venv
 	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) bench/cold_starts.py)
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/memory.py
 
 deploy:
 	$(if $(BUILD_IN),,$(error sam build needs $(RUNTIME) (the template's runtime) on PATH: install it, e.g. \
