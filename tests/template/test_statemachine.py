@@ -77,10 +77,12 @@ SERVICE_RETRYABLE = frozenset(
         "States.Timeout",
         "SQS.SdkClientException",
         "SQS.AmazonSQSException",
+        "CloudWatch.InternalServiceFaultException",
+        "CloudWatch.SdkClientException",
     }
 )
 """Failures of the services around the code, which a retry may fix."""
-SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "SQS.")
+SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "SQS.", "CloudWatch.")
 NEVER_RETRIED = frozenset(
     {"States.ALL", "InvalidSagaInput", "InvalidPaymentRequest"}
     | {error.__name__ for error in errors.BUSINESS_REJECTIONS}
@@ -304,6 +306,31 @@ def test_every_transient_error_is_retried_somewhere(asl: dict[str, Any]) -> None
     retried = {error for _, retrier in _retriers(asl) for error in retrier["ErrorEquals"]}
 
     assert sorted(_names(errors.TRANSIENT_ERRORS) - retried) == []
+
+
+def test_a_dlq_message_sqs_refuses_still_pages_through_the_booking_not_reported_alarm(
+    asl: dict[str, Any], resources: dict[str, dict[str, Any]]
+) -> None:
+    states = _states(asl)
+    senders = {name: state for name, state in _tasks(asl).items() if state["Resource"] == SQS_SEND}
+    page = states["Page Without The DLQ"]
+    metric = page["Parameters"]["MetricData"][0]
+
+    assert sorted(senders) == ["Booking DLQ", "Report Missing Notification"]
+    assert all((_catch_all(state) or {}).get("Next") == "Page Without The DLQ" for state in senders.values())
+    assert page["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
+    # Whether or not CloudWatch takes the count, the execution ends in a Fail of its own.
+    assert {page["Next"], (_catch_all(page) or {}).get("Next")} == {"Booking Not Reported"}
+    assert states["Booking Not Reported"]["Type"] == "Fail"
+    alarms = [
+        resource["Properties"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        and resource["Properties"].get("Namespace") == page["Parameters"]["Namespace"]
+        and resource["Properties"].get("MetricName") == metric["MetricName"]
+    ]
+    assert [alarm["Dimensions"] for alarm in alarms] == [metric["Dimensions"]]
+    assert (alarms[0]["ComparisonOperator"], float(alarms[0]["Threshold"])) == ("GreaterThanThreshold", 0.0)
 
 
 # ---------------------------------------------------------------------------------------- error names
