@@ -16,7 +16,8 @@ from botocore.exceptions import ClientError
 
 from booking.access import Caller
 from booking.bookings import CONFIRMED, BookingRepository
-from booking.errors import BadRequest, NotFound
+from booking.conditions import booking_filter, status_condition
+from booking.errors import BadRequest, NotFound, Unauthorized
 from booking.flights import FlightRepository
 from booking.paging import PageTokens
 
@@ -24,12 +25,21 @@ BOOKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 PAYMENT_TOKEN = re.compile(r"^[A-Za-z0-9_]{3,128}$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 AIRPORT = re.compile(r"^[A-Z]{3}$")
-STATUSES = ("UNCONFIRMED", "CONFIRMED", "CANCELLED")
 DEFAULT_PAGE, MAX_PAGE = 10, 100
 
 BOOKING_NAMESPACE = uuid.UUID("8f0d6c1e-5f4a-4c1b-9a57-4b1f2a0e6d3c")
 """Booking ids are uuid5(namespace, caller sub + idempotency key): the same key from the same caller
-names the same booking, and so the same execution, which Step Functions starts only once."""
+names the same booking, and so the same execution, which Step Functions starts only once. Without a
+key, uuid5(namespace, caller sub + the payment token): a pre-authorised charge pays for one booking,
+so the same token from the same caller is the same booking (keys have no newline, so the two never
+name the same id)."""
+
+SERVER_SET = ("id", "status", "customer", "checkedIn")
+"""Fields of CreateBookingInput (the seed's Amplify input) that only the server sets."""
+
+MASK = "****"
+READ_REFUSED = "Not Authorized to access getBooking on type Query"
+WRITE_REFUSED = "Not Authorized to access updateBooking on type Mutation"
 
 _EXECUTION_STATUS = {"RUNNING": "UNCONFIRMED", "SUCCEEDED": "CONFIRMED"}
 
@@ -55,16 +65,22 @@ class BookingApi:
     def process_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate, then start the saga named after the booking id; answer with that id at once."""
         customer = caller.customer()
+        for name in SERVER_SET:
+            if arguments.get(name) is not None:
+                raise BadRequest(f"input.{name} is set by the server; leave it out")
         token = _matching(arguments, "paymentToken", PAYMENT_TOKEN, "a payment token ([A-Za-z0-9_], 3-128)")
         flight_id = _matching(arguments, "bookingOutboundFlightId", BOOKING_ID, "a flight id")
-        key = _matching(arguments, "idempotencyKey", IDEMPOTENCY_KEY, "8-64 characters [A-Za-z0-9_-]")
+        key = None
+        if arguments.get("idempotencyKey") is not None:
+            key = _matching(arguments, "idempotencyKey", IDEMPOTENCY_KEY, "8-64 characters [A-Za-z0-9_-]")
         flight = self.flights.get_item(flight_id)
         if flight is None:
             raise BadRequest(f"flight {flight_id} does not exist")
         departure = _timestamp(str(flight.get("departureDateTime", "")))
         if departure is None or departure <= datetime.now(UTC):
             raise BadRequest(f"flight {flight_id} has already departed; choose a later flight")
-        booking_id = str(uuid.uuid5(BOOKING_NAMESPACE, f"{customer}\n{key}"))
+        name = f"{customer}\n{key}" if key is not None else f"{customer}\npaymentToken\n{token}"
+        booking_id = str(uuid.uuid5(BOOKING_NAMESPACE, name))
         saga_input = {
             "bookingId": booking_id,
             "customer": customer,
@@ -79,17 +95,19 @@ class BookingApi:
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
-            return self._replay(booking_id, saga_input)
+            return self._replay(booking_id, saga_input, "paymentToken" if key is None else "idempotencyKey")
         return {"id": booking_id, "status": "UNCONFIRMED"}
 
-    def _replay(self, booking_id: str, saga_input: dict[str, Any]) -> dict[str, Any]:
-        """The same key again: the same booking, if it really is the same request."""
+    def _replay(self, booking_id: str, saga_input: dict[str, Any], named_by: str) -> dict[str, Any]:
+        """The same key (or, without a key, token) again: the same booking, if it is the same request."""
         started = self._execution(booking_id)
         if started is None:  # pragma: no cover - Step Functions said it exists a moment ago
-            raise BadRequest("this idempotencyKey is being used; try again")
+            raise BadRequest(f"this {named_by} is being used; try again")
         first = json.loads(started["input"])
         same = ("customer", "outboundFlightId", "paymentToken")
         if any(first.get(name) != saga_input[name] for name in same):
+            if named_by == "paymentToken":
+                raise BadRequest("paymentToken already pays for another booking; a charge pays for one")
             raise BadRequest("idempotencyKey was already used for a different booking; use a new key")
         current = self.bookings.get_item(booking_id)
         status = current["status"] if current else _saga_status(started["status"])
@@ -104,17 +122,19 @@ class BookingApi:
         for _ in range(3):
             booking = self.bookings.get_item(booking_id)
             if booking is None:
-                raise NotFound(f"booking {booking_id} does not exist")
+                if caller.is_admin:
+                    raise NotFound(f"booking {booking_id} does not exist")
+                raise Unauthorized(WRITE_REFUSED)  # as for another's booking: no existence oracle
             caller.require_writer_of(booking.get("customer"))
             if checked_in and booking.get("status") != CONFIRMED:
                 raise BadRequest(
                     f"booking {booking_id} is {booking.get('status')}: only a CONFIRMED booking can check in"
                 )
             if booking.get("checkedIn") is checked_in:
-                return _booking(booking)
+                return _booking(booking, caller)
             if self.bookings.set_checked_in(booking_id, checked_in, str(booking.get("updatedAt", ""))):
                 updated = self.bookings.get_item(booking_id)
-                return _booking(updated or booking)
+                return _booking(updated or booking, caller)
         raise BadRequest(f"booking {booking_id} keeps changing; try again")
 
     # ------------------------------------------------------------------ queries
@@ -124,10 +144,12 @@ class BookingApi:
         booking = self.bookings.get_item(booking_id)
         if booking is not None:
             caller.require_reader_of(booking.get("customer"), "getBooking")
-            return _booking(booking)
+            return _booking(booking, caller)
         execution = self._execution(booking_id)
         if execution is None:
-            return None
+            if caller.is_admin or caller.is_service:
+                return None  # they may read every booking: "none" tells them nothing they could not see
+            raise Unauthorized(READ_REFUSED)  # as for another's booking: no existence oracle
         started = json.loads(execution["input"])
         caller.require_reader_of(started.get("customer"), "getBooking")
         return _booking(
@@ -139,23 +161,32 @@ class BookingApi:
                 "paymentToken": started.get("paymentToken"),
                 "createdAt": started.get("createdAt"),
                 "checkedIn": False,
-            }
+            },
+            caller,
         )
 
     def get_booking_by_status(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The seed's Amplify `@key` query: a customer's bookings by a condition on their status."""
         customer = arguments.get("customer")
+        if customer is None and caller.sub is not None:
+            customer = caller.sub
         if not isinstance(customer, str) or not customer or len(customer) > 128:
             raise BadRequest("customer must be a customer id (the user pool sub)")
         caller.require_reader_of(customer, "getBookingByStatus")
-        status = arguments.get("status")
-        if status not in STATUSES:
-            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        status = status_condition(arguments.get("status"))
+        filter_ = booking_filter(arguments.get("filter"))
+        forward = arguments.get("sortDirection") != "DESC"
         limit = _limit(arguments)
-        scope = f"getBookingByStatus\n{customer}\n{status}"
-        items, last = self.bookings.by_customer_status(
-            customer, status, limit, self.tokens.read(scope, arguments.get("nextToken"))
+        scope = "getBookingByStatus\n" + json.dumps(
+            [customer, arguments.get("status"), forward, arguments.get("filter")], sort_keys=True
         )
-        return {"items": [_booking(item) for item in items], "nextToken": self.tokens.issue(scope, last)}
+        items, last = self.bookings.by_customer(
+            customer, status, filter_, forward, limit, self.tokens.read(scope, arguments.get("nextToken"))
+        )
+        return {
+            "items": [_booking(item, caller) for item in items],
+            "nextToken": self.tokens.issue(scope, last),
+        }
 
     def list_bookings(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
         caller.require_admin("listBookings")
@@ -163,7 +194,10 @@ class BookingApi:
         items, last = self.bookings.scan(
             _limit(arguments), self.tokens.read(scope, arguments.get("nextToken"))
         )
-        return {"items": [_booking(item) for item in items], "nextToken": self.tokens.issue(scope, last)}
+        return {
+            "items": [_booking(item, caller) for item in items],
+            "nextToken": self.tokens.issue(scope, last),
+        }
 
     def get_flight(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any] | None:
         return self.flights.get_item(_matching(arguments, "id", BOOKING_ID, "a flight id"))
@@ -204,18 +238,29 @@ class BookingApi:
         return description
 
 
-def _booking(item: dict[str, Any]) -> dict[str, Any]:
-    """A booking row as the schema's Booking; `bookingOutboundFlightId` stays for `outboundFlight`."""
+def _booking(item: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """A booking row as the schema's Booking; `bookingOutboundFlightId` stays for `outboundFlight`.
+
+    Only Admin sees the whole payment token; everyone else its last 4 characters (`****4242`).
+    """
+    token = item.get("paymentToken")
     return {
         "id": item["id"],
         "status": item.get("status"),
         "customer": item.get("customer"),
-        "paymentToken": item.get("paymentToken"),
+        "paymentToken": token if caller.is_admin else masked(token),
         "checkedIn": bool(item.get("checkedIn", False)),
         "createdAt": item.get("createdAt"),
         "bookingReference": item.get("bookingReference"),
         "bookingOutboundFlightId": item.get("bookingOutboundFlightId"),
     }
+
+
+def masked(token: str | None) -> str | None:
+    """A payment token shown to its owner: its last 4 characters; a short one (under 8) not at all."""
+    if token is None:
+        return None
+    return MASK + token[-4:] if len(token) >= 8 else MASK
 
 
 def _saga_status(execution_status: str) -> str:

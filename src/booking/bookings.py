@@ -26,6 +26,7 @@ from booking.errors import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from booking.conditions import Expression
     from booking.models import NewBooking
 
 UNCONFIRMED = "UNCONFIRMED"
@@ -111,18 +112,39 @@ class BookingRepository:
             raise store_error(error) from None
         return item
 
-    def by_customer_status(
-        self, customer: str, status: str, limit: int, start_key: dict[str, Any] | None
+    def by_customer(
+        self,
+        customer: str,
+        status: Expression | None,
+        filter_: Expression | None,
+        forward: bool,
+        limit: int,
+        start_key: dict[str, Any] | None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page of a customer's bookings in one status, from the ByCustomerStatus index (no scan)."""
+        """One page of a customer's bookings from the ByCustomerStatus index (no scan).
+
+        `status` is a condition on the index's sort key (`booking.conditions`), `filter_` a
+        FilterExpression applied after `limit`, `forward` the sort-key order (ScanIndexForward).
+        """
+        key = "customer = :customer" + (f" AND {status.text}" if status else "")
+        names = {**(status.names if status else {}), **(filter_.names if filter_ else {})}
+        values = {
+            ":customer": {"S": customer},
+            **(status.values if status else {}),
+            **(filter_.values if filter_ else {}),
+        }
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "ByCustomerStatus",
-            "KeyConditionExpression": "customer = :customer AND #status = :status",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":customer": {"S": customer}, ":status": {"S": status}},
+            "KeyConditionExpression": key,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
             "Limit": limit,
         }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if filter_:
+            request["FilterExpression"] = filter_.text
         return read_page(self._client.query, request, start_key, plain)
 
     def scan(

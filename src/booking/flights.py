@@ -161,6 +161,9 @@ class FlightRepository:
 
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """A flight as the schema shows it: no seat holders; `seatAllocation` (the seed's name for the
+    seats a flight was given) is its maximumSeating."""
     flight = plain(item)
     flight.pop("heldBy", None)
+    flight.setdefault("seatAllocation", flight.get("maximumSeating"))
     return flight

@@ -29,7 +29,7 @@ def world() -> Iterator[dict[str, Any]]:
         stack.put_flight("F1", seats=50, departure=DEPARTURE)
         owner_token = stack.tokens.mint(OWNER, username="alice")
         answer = stack.graphql(
-            "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }",
+            "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }",
             {
                 "i": {
                     "paymentToken": unique_token(),
@@ -66,7 +66,7 @@ def _snapshot(stack: OfflineStack) -> tuple[Any, int]:
 
 OPERATIONS: dict[str, tuple[str, Any]] = {
     "processBooking": (
-        "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }",
+        "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }",
         lambda w: {
             "i": {
                 "paymentToken": unique_token(),
@@ -80,7 +80,7 @@ OPERATIONS: dict[str, tuple[str, Any]] = {
         lambda w: {"id": w["booking_id"]},
     ),
     "getBookingByStatus": (
-        "query($c: String!) { getBookingByStatus(customer: $c, status: CONFIRMED) { items { id } } }",
+        'query($c: String) { getBookingByStatus(customer: $c, status: {eq: "CONFIRMED"}) { items { id } } }',
         lambda w: {"c": OWNER},
     ),
     "listBookings": ("query { listBookings(limit: 50) { items { id customer } } }", lambda w: {}),
@@ -150,7 +150,7 @@ def test_authorization_matrix(world: dict[str, Any], operation: str, caller: str
 def test_a_new_booking_belongs_to_the_caller_whatever_the_client_sends(world: dict[str, Any]) -> None:
     stack: OfflineStack = world["stack"]
     answer = stack.graphql(
-        "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id } }",
+        "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id } }",
         {
             "i": {
                 "paymentToken": unique_token(),
@@ -166,10 +166,17 @@ def test_a_new_booking_belongs_to_the_caller_whatever_the_client_sends(world: di
         + f":{booking_id}"
     )
     assert '"customer": "bob-sub"' in execution["input"]
-    # The schema has no customer argument to forge: GraphQL validation refuses one.
+    # CreateBookingInput (the seed's) has a customer field; the resolver refuses any value in it.
+    stack.drain(60)
+    before = _snapshot(stack)
     refused = stack.graphql(
         'mutation { processBooking(input: {paymentToken: "tok_visa", bookingOutboundFlightId: "F1", '
         'idempotencyKey: "bob-key-0002", customer: "alice-sub"}) { id } }',
         token=world["tokens"]["other"],
     )
-    assert refused["errors"]
+    [error] = refused["errors"]
+    assert (error["errorType"], error["message"]) == (
+        "BadRequest",
+        "input.customer is set by the server; leave it out",
+    )
+    assert _snapshot(stack) == before
