@@ -113,7 +113,7 @@ def _serve(host: str, port: int, fast_retries: bool) -> int:
 
 
 # ---------------------------------------------------------------------- demo
-BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
+BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 GET = "query($id: ID!) { getBooking(id: $id) { id status bookingReference outboundFlight { flightNumber } } }"
 FLIGHTS = """query($d: AWSDate!) {
   getFlightBySchedule(departureAirportCode: "LGW", arrivalAirportCode: "MAD", departureDate: $d) {

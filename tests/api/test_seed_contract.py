@@ -3,12 +3,18 @@ error never hiding another's booking, and nothing about other customers' booking
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from graphql import parse, validate
 
-from offline.stack import OfflineStack
+from offline import cli
+from offline.appsync import load_schema
+from offline.stack import SCHEMA, OfflineStack
 from tests.conftest import unique_token
 
 # The seed's Vue front end (store/bookings), verbatim.
@@ -90,7 +96,7 @@ def test_the_seed_front_ends_two_documents_book_a_seat_and_list_it(stack: Offlin
 
 
 def test_without_a_key_the_same_token_from_the_same_caller_is_the_same_booking(stack: OfflineStack) -> None:
-    stack.put_flight("F1", seats=3)
+    stack.put_flight("F1", seats=9)
     stack.put_flight("F2", seats=3)
     alice, bob = stack.tokens.mint("alice-sub"), stack.tokens.mint("bob-sub")
     request = {"paymentToken": unique_token(), "bookingOutboundFlightId": "F1"}
@@ -103,6 +109,8 @@ def test_without_a_key_the_same_token_from_the_same_caller_is_the_same_booking(s
         SEED_BOOK, {"input": {**request, "bookingOutboundFlightId": "F2"}}, token=alice
     )
     bobs = stack.graphql(SEED_BOOK, {"input": request}, token=bob)["data"]["processBooking"]
+    new_card = {**request, "paymentToken": unique_token()}
+    second = stack.graphql(SEED_BOOK, {"input": new_card}, token=alice)["data"]["processBooking"]
     stack.drain(60)
 
     assert first == again == {"id": first["id"]}
@@ -114,8 +122,9 @@ def test_without_a_key_the_same_token_from_the_same_caller_is_the_same_booking(s
         "paymentToken already pays for another booking; a charge pays for one",
     )
     assert bobs["id"] != first["id"]
+    assert second["id"] != first["id"]  # another charge is another booking
     assert stack.booking(first["id"])["status"] == "CONFIRMED"  # type: ignore[index]
-    assert stack.seats_left("F1") == 2  # the other two used the same charge: one seat, one booking
+    assert stack.seats_left("F1") == 7  # one seat per charge: the keyed and bob's bookings were refused
 
 
 @pytest.mark.parametrize(
@@ -304,3 +313,18 @@ def test_the_owner_sees_the_payment_token_masked_and_admin_and_the_saga_see_it_w
     assert every["data"]["listBookings"]["items"] == [{"id": booking_id, "paymentToken": card}]
     assert stack.booking(booking_id)["paymentToken"] == card  # type: ignore[index]
     assert stack.gateway.charges()[card].captures == 1  # the saga charged the whole token
+
+
+def test_every_document_the_tree_shows_a_client_validates_against_the_schema() -> None:
+    """The README's quick start, the query page's buttons and the demo speak the schema as it is."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    page = (root / "offline" / "static" / "index.html").read_text()
+    documents = [json.loads(body)["query"] for body in re.findall(r"-d '(\{\"query\".*?\})'", readme)]
+    documents += [json.loads(f'"{text}"') for text in re.findall(r'\$\("query"\)\.value = "(.*?)";', page)]
+    documents += [cli.BOOK, cli.GET, cli.FLIGHTS, SEED_BOOK, SEED_LIST]
+    schema = load_schema(SCHEMA)
+
+    assert len(documents) == 2 + 2 + 5
+    for document in documents:
+        assert validate(schema, parse(document)) == [], document

@@ -15,7 +15,7 @@ from typing import Any
 from offline.auth import TokenIssuer
 from tests.e2e.conftest import ROOT, Server, start_server
 
-BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
+BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 GET = "query($id: ID!) { getBooking(id: $id) { id status bookingReference customer } }"
 
 
