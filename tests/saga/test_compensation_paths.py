@@ -166,7 +166,11 @@ SCENARIOS = _cover()
 def _expected(scenario: Scenario) -> dict[str, Any]:
     """What DESIGN §2 and decision 0002 promise for one scenario."""
     failing = scenario.failing
-    ending = ["Booking DLQ", "Booking Failed"] if scenario.pages else ["Booking Rejected"]
+    ending = (
+        ["Summarise Errors", "Which Message?", "Booking DLQ", "Booking Failed"]
+        if scenario.pages
+        else ["Booking Rejected"]
+    )
     attempts = {scenario.step: "once" if scenario.failure.kind != "transient" else "retried"}
     attempts |= {
         name: "once" if failure.kind != "transient" else "retried" for name, failure in failing.items()
@@ -184,6 +188,7 @@ def _expected(scenario: Scenario) -> dict[str, Any]:
                 for name in COMPENSATIONS
             },
             "notUndone": [OUTCOME_KEYS[name] for name in COMPENSATIONS if name in failing],
+            "stack traces": False,
         }
         if scenario.pages
         else None,
@@ -233,11 +238,17 @@ def _wait_all(stack: OfflineStack, started: list[_Started], timeout: float = 120
     return {run.arn: sfn.describe_execution(executionArn=run.arn) for run in started}
 
 
+SUMMARY_STEPS = {"Has An Error Body?", "Has A Message?"}
+"""The states of each Summarise Errors iteration: they reshape one error, as Pass states do."""
+
+
 def _entered(history: list[dict[str, Any]]) -> list[str]:
     return [
         event["stateEnteredEventDetails"]["name"]
         for event in history
-        if "stateEnteredEventDetails" in event and event["type"] != "PassStateEntered"
+        if "stateEnteredEventDetails" in event
+        and event["type"] != "PassStateEntered"
+        and event["stateEnteredEventDetails"]["name"] not in SUMMARY_STEPS
     ]
 
 
@@ -280,6 +291,7 @@ def _dlq_view(message: dict[str, Any]) -> dict[str, Any]:
             for key, outcome in message.get("compensations", {}).items()
         },
         "notUndone": message.get("notUndone"),
+        "stack traces": "stackTrace" in json.dumps(message),
     }
 
 

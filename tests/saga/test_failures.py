@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from offline.payment_gateway import PaymentGateway
 from offline.stack import OfflineStack
@@ -197,3 +198,48 @@ def test_no_payment_token_in_events_dlq_or_execution_result(stack: OfflineStack)
     assert failed.error == "PaymentUnavailable"
     assert confirmed_token not in seen
     assert failed_token not in seen
+
+
+def _assert_no_stack_trace(message: dict[str, Any]) -> None:
+    text = json.dumps(message)
+    assert "stackTrace" not in text
+    assert ".py" not in text
+    assert 'File \\"' not in text
+    assert "/work/" not in text
+    assert "/var/task" not in text
+
+
+def test_dlq_messages_keep_each_errors_type_and_message_but_no_stack_trace(stack: OfflineStack) -> None:
+    """The Cause Step Functions reports for a function error is its whole error body, stack trace and
+    file paths included: the DLQ message keeps the type and the message only."""
+    stack.put_flight("F1", seats=3)
+    stack.gateway.set_outage(True)  # Collect Payment and Refund Payment raise for real, with a trace
+
+    outcome = book(stack, token=unique_token())
+
+    assert (outcome.status, outcome.error) == ("FAILED", "PaymentUnavailable")
+    [message] = stack.dlq_messages()
+    _assert_no_stack_trace(message)
+    assert message["error"] == {
+        "Error": "PaymentUnavailable",
+        "Cause": "payment API answered 503 on /capture (service_unavailable)",
+    }
+    assert message["compensations"]["refundPayment"] == {
+        "Error": "PaymentUnavailable",
+        "Cause": "payment API answered 503 on /refund (service_unavailable)",
+    }
+    assert message["compensations"]["cancelBooking"] == {"status": "cancelled"}
+
+
+def test_a_missing_notification_message_carries_no_stack_trace(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    stack.sns.delete_topic(TopicArn=stack.resource("BookingTopic"))  # Notify Booking raises for real
+
+    outcome = book(stack, token=unique_token())
+
+    assert outcome.status == "SUCCEEDED"
+    [message] = stack.dlq_messages()
+    assert message["kind"] == "NotificationMissing"
+    _assert_no_stack_trace(message)
+    assert set(message["error"]) == {"Error", "Cause"}
+    assert message["error"]["Cause"]
