@@ -477,6 +477,12 @@ class _Batcher:
         except UnknownFunction as error:
             return None, FieldError("Lambda:ResourceNotFoundException", str(error))
         body = json.loads(response.body or b"null")
+        if response.service_error:  # Invoke itself refused (throttled: 429): no answer to read as data
+            refusal = body if isinstance(body, Mapping) else {}
+            return None, FieldError(
+                f"Lambda:{response.service_error}",
+                str(refusal.get("message") or refusal.get("Message") or response.service_error),
+            )
         if response.function_error:
             answer = body if isinstance(body, Mapping) else {}
             error_type = str(answer.get("errorType") or f"Lambda:{response.function_error}")

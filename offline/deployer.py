@@ -45,6 +45,8 @@ NOT_OFFLINE = {
     "AWS::AppSync::": "offline.appsync serves the API from template.yaml and schema.graphql "
     "(moto 5.2.5's AppSync has no data sources or resolvers)",
     "AWS::Cognito::": "offline.auth signs user pool tokens with a local key; no user pool is created",
+    "AWS::WAFv2::": "nothing to attach it to offline: the API is offline.appsync on loopback, not a moto "
+    "resource, and moto 5.2.5's WAFv2 stores web ACLs without enforcing any rule (the rate limit is AWS's)",
 }
 """Why a resource type is not created in moto, by type prefix."""
 

@@ -6,7 +6,8 @@ samconfig.toml's, code locations are placeholders and AWS managed policy names c
 of them. `REGION` is the region `sam deploy` deploys to, read from samconfig.toml.
 
 Only what this application's template uses is supported (Ref, Fn::Sub, Fn::GetAtt, Fn::If,
-Fn::Equals, Fn::Not, Fn::Join, Fn::Select, AWS::NoValue and the pseudo parameters); anything else
+Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition, Fn::Join, Fn::Select, AWS::NoValue and the pseudo
+parameters); anything else
 raises `UnsupportedIntrinsic` naming it, so a template change that the offline stack cannot follow
 fails loudly instead of deploying something different from AWS.
 """
@@ -191,10 +192,10 @@ class Resolver:
                 self.refs[name] = str(spec["Default"])
             else:
                 raise ValueError(f"template parameter {name} has no default and no value was given")
-        self.conditions = {
-            name: bool(self.resolve(expression))
-            for name, expression in template.get("Conditions", {}).items()
-        }
+        self._condition_expressions: dict[str, Any] = template.get("Conditions", {})
+        self.conditions: dict[str, bool] = {}
+        for name in self._condition_expressions:
+            self._condition(name)
 
     def resolve(self, value: Any) -> Any:
         """Return `value` with every intrinsic function replaced by its value."""
@@ -211,7 +212,9 @@ class Resolver:
             function = self._functions().get(key)
             if function is not None:
                 return function(argument)
-            if key.startswith("Fn::") or (key == "Condition" and isinstance(argument, str) and False):
+            if key == "Condition" and isinstance(argument, str):  # a condition named in a condition
+                return self._condition(argument)
+            if key.startswith("Fn::"):
                 raise UnsupportedIntrinsic(f"{key} is not supported offline")
         return {k: r for k, r in ((k, self._resolve(v)) for k, v in value.items()) if r is not _NO_VALUE}
 
@@ -223,9 +226,17 @@ class Resolver:
             "Fn::If": self._if,
             "Fn::Equals": lambda args: self._resolve(args[0]) == self._resolve(args[1]),
             "Fn::Not": lambda args: not self._resolve(args[0]),
+            "Fn::And": lambda args: all(self._resolve(arg) for arg in args),
+            "Fn::Or": lambda args: any(self._resolve(arg) for arg in args),
             "Fn::Join": lambda args: str(args[0]).join(str(v) for v in self._resolve(args[1])),
             "Fn::Select": lambda args: self._resolve(args[1])[int(self._resolve(args[0]))],
         }
+
+    def _condition(self, name: str) -> bool:
+        """A condition's value, worked out on first use: a condition may name one declared after it."""
+        if name not in self.conditions:
+            self.conditions[name] = bool(self.resolve(self._condition_expressions[name]))
+        return self.conditions[name]
 
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
