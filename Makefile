@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins many packages of its own (boto3, pydantic…): it lives in a virtual environment apart.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
 # One stack per git branch: booking-<branch>, with the branch made safe for a stack name.
 BRANCH := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo dev)
@@ -20,7 +24,7 @@ BUILD_IN = $(if $(shell $(RUNTIME) -c '' >/dev/null 2>&1 && echo y),host,$(if $(
 HOST ?= 127.0.0.1
 PORT ?= 4000
 
-.PHONY: venv test lint typecheck unit run bench deploy clean
+.PHONY: venv test lint checkov typecheck unit run bench deploy clean
 
 venv: $(STAMP)
 
@@ -36,7 +40,18 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 
-test: lint
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+# template.yaml against checkov's policies; .checkov.yaml lists each skipped check with its reason.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
+test: lint checkov
 	$(BIN)/pytest
 
 run: venv
@@ -62,5 +77,5 @@ deploy:
 		--tags $(TAGS)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -17,10 +17,11 @@ Seat — and the Api function with a `getFlight` query; every invocation must su
 round is discarded; the medians of the others are printed, with the first invocation's `Duration`.
 
 Columns: `init ms` and `÷ floor` are the sandboxes' Init Duration (interpreter start, awslambdaric
-and the handler module; offline the template-independent `POWERTOOLS_TRACE_DISABLED=true` keeps the
-X-Ray SDK out), `import ÷ floor` is `bench/cold_imports.py`'s ratio of the handler import alone, with
-Lambda's `LAMBDA_TASK_ROOT` set so the Tracer loads the X-Ray SDK as it does in Lambda. The goal is
-judged on each ratio.
+and the handler module; offline, every function gets `POWERTOOLS_TRACE_DISABLED=true` from the
+deployer, as there is no X-Ray daemon, so the X-Ray SDK stays out), `1st invoke ms` is the cold
+invocation's Duration, `import ÷ floor` is `bench/cold_imports.py`'s ratio of the handler import
+alone, with Lambda's `LAMBDA_TASK_ROOT` set so the Tracer loads the X-Ray SDK as it does in Lambda.
+The goal is judged on each ratio.
 
 The interpreter is the one that runs this script (sandboxes and imports alike). Lambda runs the
 functions on Python 3.13 (template.yaml); with a 3.13 virtual environment holding the project's

@@ -1,12 +1,15 @@
 """Abuse limits in the template: a rate-based WAF web ACL on the API, reserved concurrency on the Api
-function."""
+function, and checkov's findings either fixed or skipped for a written reason.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from offline import deployer
 from offline import template as cfn
@@ -74,3 +77,41 @@ def test_the_offline_stack_skips_waf_for_a_stated_reason() -> None:
     for resource_type in ("AWS::WAFv2::WebACL", "AWS::WAFv2::WebACLAssociation"):
         assert resource_type not in deployer.CREATORS
         assert "moto" in deployer._why_not(resource_type)
+
+
+def _skips() -> list[tuple[str, str]]:
+    """(check id, its reason) for every check .checkov.yaml skips: the comment block right above the
+    check, or above a run of checks when the comment names this one."""
+    lines = (REPO / ".checkov.yaml").read_text().splitlines()
+    skips: list[tuple[str, str]] = []
+    reason, in_comment, after_reason = "", False, False
+    for line in lines[lines.index("skip-check:") + 1 :]:
+        if line.lstrip().startswith("#"):
+            text = line.strip().lstrip("#").strip()
+            reason, in_comment = (f"{reason} {text}" if in_comment else text), True
+        elif line.startswith("  - "):
+            check = line.removeprefix("  - ").strip()
+            skips.append((check, reason if in_comment or (after_reason and check in reason) else ""))
+            in_comment, after_reason = False, True
+        else:
+            break
+    return skips
+
+
+def test_every_checkov_skip_is_listed_beside_its_reason() -> None:
+    config = yaml.safe_load((REPO / ".checkov.yaml").read_text())
+    skips = _skips()
+
+    assert [check for check, _ in skips] == config["skip-check"]
+    assert all(re.fullmatch(r"CKV2?_AWS_\d+", check) for check, _ in skips)
+    assert [check for check, reason in skips if len(reason) < 40] == []
+    assert config["file"] == ["template.yaml"]
+
+
+def test_make_test_runs_a_pinned_checkov_from_its_own_environment() -> None:
+    makefile = (REPO / "Makefile").read_text()
+
+    assert re.search(r"^CHECKOV_VERSION := \d+\.\d+\.\d+$", makefile, re.MULTILINE)
+    assert re.search(r"^test: .*\bcheckov\b", makefile, re.MULTILINE)
+    assert "checkov==$(CHECKOV_VERSION)" in makefile
+    assert "--config-file .checkov.yaml" in makefile
