@@ -5,9 +5,14 @@
 
 What AppSync does with a request, in order, and how this module reproduces it:
 
-1. **Authorization.** A Cognito user pool ID token, or 401 `UnauthorizedException` and nothing runs.
-   Offline the tokens are `offline.auth`'s (HS256, a local key). Only the Cognito mode exists offline:
-   a SigV4-signed (IAM) request gets 401, so `@aws_iam` fields can only be exercised in AWS.
+1. **Authorization.** A Cognito user pool ID token, or, when the template lists `AWS_IAM` among the
+   API's `AdditionalAuthenticationProviders`, a SigV4 signature (`AWS4-HMAC-SHA256`); anything else
+   is 401 `UnauthorizedException` and nothing runs. Offline the tokens are `offline.auth`'s (HS256, a
+   local key), and a signature is checked against the credentials given to `AppSyncApi(iam=…)`
+   (`offline.auth.IamCredentials`: there is no STS offline; `IamCaller.role_session` makes a role's
+   session, or an identity pool's). An IAM caller's `identity` is AppSync's IAM shape (accountId,
+   cognitoIdentityPoolId, cognitoIdentityId, sourceIp, username, userArn, cognitoIdentityAuthType,
+   cognitoIdentityAuthProvider), and it may read only fields whose directives include `@aws_iam`.
 2. **The body.** JSON with a string `query`; an empty or unreadable body, or a query that is not
    GraphQL, is 400 `MalformedHttpRequestException` (the messages AppSync sends).
 3. **Validation** against the schema, with AppSync's scalars and directives declared first (the SDL
@@ -83,7 +88,7 @@ from graphql import execute as execute_document
 from graphql.language import ConstDirectiveNode, DocumentNode, OperationDefinitionNode
 
 from offline import template as cfn
-from offline.auth import Identity, InvalidToken, TokenIssuer
+from offline.auth import IamCaller, IamCredentials, Identity, InvalidToken, TokenIssuer
 from offline.lambdas import LambdaRuntime, UnknownFunction
 
 APPSYNC_DEFINITIONS = """
@@ -368,12 +373,15 @@ def _data_source(
 # ---------------------------------------------------------------------- auth directives
 @dataclass(frozen=True)
 class _Access:
-    """Who may read one field: `groups` None means any user pool caller."""
+    """Who may read one field: `groups` None means any user pool caller; `iam`: `@aws_iam` callers."""
 
     cognito: bool
     groups: frozenset[str] | None
+    iam: bool = False
 
-    def admits(self, groups: frozenset[str]) -> bool:
+    def admits(self, groups: frozenset[str], *, iam: bool = False) -> bool:
+        if iam:
+            return self.iam
         return self.cognito and (self.groups is None or bool(self.groups & groups))
 
 
@@ -382,16 +390,17 @@ def _auth_directives(nodes: Iterable[ConstDirectiveNode]) -> list[ConstDirective
 
 
 def _access(directives: list[ConstDirectiveNode]) -> _Access:
+    iam = any(node.name.value == "aws_iam" for node in directives)
     cognito = [node for node in directives if node.name.value in COGNITO_DIRECTIVES]
     if not cognito:
-        return _Access(cognito=False, groups=None)
+        return _Access(cognito=False, groups=None, iam=iam)
     groups: set[str] = set()
     for node in cognito:
         argument = next((arg for arg in node.arguments or () if arg.name.value == "cognito_groups"), None)
         if argument is None or not isinstance(argument.value, ListValueNode):
-            return _Access(cognito=True, groups=None)
+            return _Access(cognito=True, groups=None, iam=iam)
         groups.update(value.value for value in argument.value.values if isinstance(value, StringValueNode))
-    return _Access(cognito=True, groups=frozenset(groups))
+    return _Access(cognito=True, groups=frozenset(groups), iam=iam)
 
 
 def _field_access(schema: GraphQLSchema) -> dict[tuple[str, str], _Access]:
@@ -417,6 +426,7 @@ class _Request:
 
     identity: dict[str, Any]
     groups: frozenset[str]
+    iam: bool
     headers: dict[str, str]
     variables: dict[str, Any]
     batcher: _Batcher
@@ -538,6 +548,7 @@ class AppSyncApi:
         parameters: Mapping[str, str] | None = None,
         query_depth_limit: int | None = None,
         resolver_count_limit: int | None = None,
+        iam: IamCredentials | None = None,
     ) -> None:
         parsed = cfn.load(template) if isinstance(template, str | Path) else dict(template)
         intrinsics = cfn.Resolver(parsed, parameters or {}, stack_name="offline")
@@ -545,6 +556,8 @@ class AppSyncApi:
         self.schema = load_schema(schema)
         self.lambdas = lambdas
         self.tokens = tokens
+        self.iam = iam if iam is not None else IamCredentials()
+        self.iam_enabled = "AWS_IAM" in api_props.get("AdditionalAuthenticationTypes", ())
         self.resolvers = load_resolvers(parsed, intrinsics.conditions)
         self.query_depth_limit = (
             query_depth_limit if query_depth_limit is not None else int(api_props.get("QueryDepthLimit") or 0)
@@ -577,6 +590,7 @@ class AppSyncApi:
         authorization: str | None,
         headers: Mapping[str, str] | None = None,
         source_ip: str = "127.0.0.1",
+        path: str = "/graphql",
     ) -> tuple[int, dict[str, Any]]:
         """One HTTP request to the GraphQL endpoint: (status, JSON body), as AppSync answers it.
 
@@ -588,7 +602,7 @@ class AppSyncApi:
         elif "authorization" not in lowered:
             lowered["authorization"] = authorization
         try:
-            identity = self._authenticate(authorization)
+            identity = self._authenticate(authorization, lowered, body, path)
         except InvalidToken as error:
             return 401, _transport_error("UnauthorizedException", error.message)
         try:
@@ -613,14 +627,21 @@ class AppSyncApi:
         result = _run(self._execute(document, variables, operation_name, identity, lowered, source_ip))
         return 200, self._response(result)
 
-    def _authenticate(self, authorization: str | None) -> Identity:
+    def _authenticate(
+        self,
+        authorization: str | None,
+        headers: Mapping[str, str],
+        body: bytes | str | Mapping[str, Any],
+        path: str,
+    ) -> Identity | IamCaller:
         if authorization is None or not authorization.strip():
             raise InvalidToken("Missing authorization header")
         if authorization.lstrip().startswith("AWS4-HMAC-SHA256"):
-            raise InvalidToken(
-                "IAM (SigV4) authorization is not emulated offline: send a user pool token "
-                "(python -m offline token)"
-            )
+            if not self.iam_enabled:
+                raise InvalidToken("This API does not accept IAM (SigV4) authorization.")
+            raw = body.encode() if isinstance(body, str) else body
+            signed = raw if isinstance(raw, bytes) else json.dumps(raw).encode()
+            return self.iam.verify(authorization, headers, signed, path)
         return self.tokens.verify(authorization)
 
     async def _execute(
@@ -628,13 +649,14 @@ class AppSyncApi:
         document: DocumentNode,
         variables: dict[str, Any],
         operation_name: str | None,
-        identity: Identity,
+        identity: Identity | IamCaller,
         headers: dict[str, str],
         source_ip: str,
     ) -> ExecutionResult:
         request = _Request(
             identity=identity.as_appsync_identity(source_ip),
-            groups=frozenset(identity.groups),
+            groups=frozenset(identity.groups) if isinstance(identity, Identity) else frozenset(),
+            iam=isinstance(identity, IamCaller),
             headers=headers,
             variables=variables,
             batcher=_Batcher(self.lambdas),
@@ -661,7 +683,7 @@ class AppSyncApi:
                 f"Query depth limit of {self.query_depth_limit} exceeded: {field_name} is at depth {depth}",
             )
         access = self._access.get((type_name, field_name))
-        if access is not None and not access.admits(request.groups):
+        if access is not None and not access.admits(request.groups, iam=request.iam):
             raise FieldError("Unauthorized", f"Not Authorized to access {field_name} on type {type_name}")
         resolver = self.resolvers.get((type_name, field_name))
         if resolver is None:
@@ -727,6 +749,10 @@ def _graphql_api(template: Mapping[str, Any], intrinsics: cfn.Resolver) -> dict[
         for name in ("AuthenticationType", "QueryDepthLimit", "ResolverCountLimit", "IntrospectionConfig")
         if name in props
     }
+    settings["AdditionalAuthenticationTypes"] = [
+        intrinsics.resolve(provider.get("AuthenticationType"))
+        for provider in intrinsics.resolve(props.get("AdditionalAuthenticationProviders") or [])
+    ]
     if settings.get("AuthenticationType") != "AMAZON_COGNITO_USER_POOLS":
         raise ValueError(
             f"offline AppSync emulates the Cognito user pool mode, not {settings.get('AuthenticationType')}"

@@ -14,14 +14,20 @@ the Api function sees exactly the identity it would see in AWS.
 
 from __future__ import annotations
 
+import hmac
 import os
+import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from offline.template import REGION
 
@@ -161,3 +167,123 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidToken(f"Token is not valid: {error}.") from None
         return claims
+
+
+# ---------------------------------------------------------------------- IAM (SigV4) callers
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request,\s*"
+    r"SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})"
+)
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far a signature's X-Amz-Date may be from now before the request is refused."""
+
+
+@dataclass(frozen=True)
+class IamCaller:
+    """An IAM principal with offline credentials, and what AppSync puts in `identity` for it.
+
+    AppSync's identity for AWS_IAM (resolver context reference, `identity`): accountId,
+    cognitoIdentityPoolId, cognitoIdentityId, sourceIp, username, userArn, cognitoIdentityAuthType,
+    cognitoIdentityAuthProvider. The identity pool keys are null for credentials that did not come
+    from a Cognito identity pool.
+    """
+
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+    user_arn: str
+    username: str
+    identity_pool_id: str | None = None
+    identity_id: str | None = None
+    auth_type: str | None = None
+    auth_provider: str | None = None
+
+    @classmethod
+    def role_session(
+        cls, role_arn: str, session: str = "offline", *, identity_pool_id: str | None = None
+    ) -> IamCaller:
+        """Credentials of a session of `role_arn` (arn:aws:iam::<account>:role/[path/]<name>), as
+        sts:AssumeRole hands them out; with `identity_pool_id`, as a Cognito identity pool does
+        (AssumeRoleWithWebIdentity for an authenticated identity of that pool)."""
+        match = re.fullmatch(r"arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[^/]+/)*([^/]+)", role_arn)
+        if match is None:
+            raise ValueError(f"{role_arn!r} is not an IAM role ARN")
+        partition, account, name = match.groups()
+        role_id = "AROA" + uuid.uuid5(uuid.NAMESPACE_URL, role_arn).hex[:17].upper()
+        pooled = identity_pool_id is not None
+        return cls(
+            access_key_id="ASIA" + uuid.uuid4().hex[:16].upper(),
+            secret_access_key=uuid.uuid4().hex,
+            account_id=account,
+            user_arn=f"arn:{partition}:sts::{account}:assumed-role/{name}/{session}",
+            username=f"{role_id}:{session}",
+            identity_pool_id=identity_pool_id,
+            identity_id=f"{REGION}:{uuid.uuid4()}" if pooled else None,
+            auth_type="authenticated" if pooled else None,
+            auth_provider=f"cognito-idp.{REGION}.amazonaws.com/{REGION}_offline" if pooled else None,
+        )
+
+    def as_appsync_identity(self, source_ip: str) -> dict[str, Any]:
+        """AppSync's `identity` for an IAM (SigV4) caller, key for key."""
+        return {
+            "accountId": self.account_id,
+            "cognitoIdentityPoolId": self.identity_pool_id,
+            "cognitoIdentityId": self.identity_id,
+            "sourceIp": [source_ip],
+            "username": self.username,
+            "userArn": self.user_arn,
+            "cognitoIdentityAuthType": self.auth_type,
+            "cognitoIdentityAuthProvider": self.auth_provider,
+        }
+
+
+class IamCredentials:
+    """The offline IAM: the credentials `add`ed here are the only ones a SigV4 signature is checked
+    against (there is no STS; a test makes a role's session with `IamCaller.role_session`)."""
+
+    def __init__(self) -> None:
+        self._callers: dict[str, IamCaller] = {}
+
+    def add(self, caller: IamCaller) -> IamCaller:
+        self._callers[caller.access_key_id] = caller
+        return caller
+
+    def verify(self, authorization: str, headers: Mapping[str, str], body: bytes, path: str) -> IamCaller:
+        """The caller whose secret key made this SigV4 signature of (POST, path, signed headers,
+        body); InvalidToken otherwise. `headers` are lower-cased names."""
+        match = _SIGV4.fullmatch(authorization.strip())
+        if match is None:
+            raise InvalidToken("Authorization header is not an AWS4-HMAC-SHA256 signature.")
+        access_key, day, region, service, signed, signature = match.groups()
+        caller = self._callers.get(access_key)
+        if caller is None:
+            raise InvalidToken("The security token included in the request is invalid.")
+        names = signed.split(";")
+        missing = [name for name in ("host", "x-amz-date") if name not in names or name not in headers]
+        if missing or any(name not in headers for name in names):
+            raise InvalidToken(f"Signed headers must include host and x-amz-date, and be sent: {signed}.")
+        stamp = headers["x-amz-date"]
+        try:
+            moment = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            raise InvalidToken("X-Amz-Date must be YYYYMMDDTHHMMSSZ.") from None
+        if stamp[:8] != day or abs(datetime.now(UTC) - moment) > MAX_CLOCK_SKEW:
+            raise InvalidToken("Signature expired or not yet valid: X-Amz-Date is not now.")
+        if (region, service) != (REGION, "appsync"):
+            raise InvalidToken(f"Credential should be scoped to {REGION}/appsync, not {region}/{service}.")
+        request = AWSRequest(
+            method="POST",
+            url=f"https://{headers['host']}{path}",
+            data=body,
+            headers={name: headers[name] for name in names},
+        )
+        request.context["timestamp"] = stamp
+        signer = SigV4Auth(Credentials(access_key, caller.secret_access_key), service, region)
+        expected = signer.signature(
+            signer.string_to_sign(request, signer.canonical_request(request)), request
+        )
+        if not hmac.compare_digest(expected, signature):
+            raise InvalidToken(
+                "The request signature we calculated does not match the signature you provided."
+            )
+        return caller

@@ -1,18 +1,50 @@
 """Who is calling, and what they may see: the resolver's own wall behind AppSync's directives.
 
 Owners read and check in their own bookings; members of the Cognito group `Admin` read, list and
-check in every booking; services calling with IAM may read. Nobody changes status, seats or money
-through the API. The customer of a new booking is always the caller's `sub`.
+check in every booking; services calling with IAM may read, but only the IAM roles named in the
+template parameter `TrustedServiceRoleArns` (the Api function's TRUSTED_SERVICE_ROLE_ARNS): any other
+IAM caller, a Cognito identity pool's role included, is refused before anything is read. Nobody
+changes status, seats or money through the API. The customer of a new booking is always the caller's
+`sub`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from booking.errors import Unauthorized
 
 ADMIN_GROUP = "Admin"
+
+_ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+_ASSUMED_ROLE_ARN = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([\w+=,.@-]{1,64})/[\w+=,.@-]+")
+
+Role = tuple[str, str, str]
+"""(partition, account, role name): what an IAM role ARN and its sessions' assumed-role ARNs share.
+An assumed-role ARN does not carry the role's path, so a role is matched by account and name."""
+
+
+def trusted_roles(setting: str) -> frozenset[Role]:
+    """The roles of a comma-separated list of IAM role ARNs; ValueError names anything else."""
+    roles = set()
+    for arn in (part.strip() for part in setting.split(",")):
+        if not arn:
+            continue
+        match = _ROLE_ARN.fullmatch(arn)
+        if match is None:
+            raise ValueError(f"{arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        roles.add((match[1], match[2], match[3]))
+    return frozenset(roles)
+
+
+def _session_role(identity: dict[str, Any]) -> Role | None:
+    """The role an IAM caller's credentials are a session of; None for users, root, federation."""
+    match = _ASSUMED_ROLE_ARN.fullmatch(str(identity.get("userArn") or ""))
+    if match is None or match[2] != str(identity.get("accountId") or match[2]):
+        return None
+    return (match[1], match[2], match[3])
 
 
 @dataclass(frozen=True)
@@ -25,8 +57,9 @@ class Caller:
     is_service: bool
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any] | None) -> Caller:
-        """Cognito identities carry `sub`; IAM identities carry `accountId` and `userArn`."""
+    def from_identity(cls, identity: dict[str, Any] | None, trusted: frozenset[Role] = frozenset()) -> Caller:
+        """Cognito identities carry `sub`; IAM identities carry `accountId` and `userArn`, and are
+        services only when they are a session of a `trusted` role and not of an identity pool."""
         if not identity:
             raise Unauthorized("this API needs a Cognito user pool token or IAM credentials")
         if identity.get("sub"):
@@ -37,6 +70,11 @@ class Caller:
                 is_service=False,
             )
         if identity.get("userArn") or identity.get("accountId"):
+            if identity.get("cognitoIdentityPoolId") or identity.get("cognitoIdentityId"):
+                raise Unauthorized("a Cognito identity pool's credentials are not a trusted service")
+            role = _session_role(identity)
+            if role is None or role not in trusted:
+                raise Unauthorized("this IAM principal is not one of the API's trusted service roles")
             return cls(sub=None, username=identity.get("userArn"), groups=frozenset(), is_service=True)
         raise Unauthorized("the caller's identity has neither a user pool sub nor an IAM principal")
 

@@ -32,3 +32,8 @@ def optional_float(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise MissingSetting(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def optional_text(name: str) -> str:
+    """A setting that may be empty (its empty value means something: see template.yaml)."""
+    return os.environ.get(name, "").strip()

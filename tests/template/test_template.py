@@ -70,7 +70,7 @@ STAR_RESOURCE_ACTIONS = frozenset(
 """What a state machine needs to deliver its logs: AWS only accepts `Resource: '*'` for these."""
 
 
-SETTINGS_READERS = {"require", "optional_float"}
+SETTINGS_READERS = {"require", "optional_float", "optional_text"}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -649,3 +649,39 @@ def test_make_deploy_turns_any_branch_into_a_stage_cloudformation_accepts(
 
     assert _stack_and_stage(deploy) == (f"booking-{stage}", stage)
     assert re.fullmatch(template["Parameters"]["Stage"]["AllowedPattern"], stage)
+
+
+def test_trusted_service_roles_are_a_parameter_empty_by_default_given_only_to_the_api_function(
+    template: dict[str, Any],
+) -> None:
+    from booking.access import trusted_roles
+
+    parameter = template["Parameters"]["TrustedServiceRoleArns"]
+    assert parameter["Default"] == ""
+    good = [
+        "",
+        "arn:aws:iam::123456789012:role/reporting",
+        "arn:aws:iam::123456789012:role/services/reporting,arn:aws-cn:iam::210987654321:role/audit",
+    ]
+    bad = [
+        "*",
+        "arn:aws:iam::123456789012:user/alice",
+        "arn:aws:sts::123456789012:assumed-role/reporting/session",
+        "arn:aws:iam::123456789012:role/*",
+    ]
+    for value in good:
+        assert re.fullmatch(parameter["AllowedPattern"], value), value
+        trusted_roles(value)  # what CloudFormation accepts, the function reads
+    for value in bad:
+        assert not re.fullmatch(parameter["AllowedPattern"], value), value
+        with pytest.raises(ValueError, match="not an IAM role ARN"):
+            trusted_roles(value)
+    functions = _functions(template["Resources"])
+    given = {
+        name
+        for name, properties in functions.items()
+        if "TRUSTED_SERVICE_ROLE_ARNS" in properties.get("Environment", {}).get("Variables", {})
+    }
+    assert given == {"ApiFunction"}
+    variables = functions["ApiFunction"]["Environment"]["Variables"]
+    assert variables["TRUSTED_SERVICE_ROLE_ARNS"] == {"Ref": "TrustedServiceRoleArns"}

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import AppSyncResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from booking.access import Caller
+from booking.access import Caller, trusted_roles
 from booking.api import BookingApi
 from booking.bookings import BookingRepository
 from booking.clients import dynamodb, secretsmanager, stepfunctions
@@ -22,13 +22,16 @@ from booking.errors import BadRequest
 from booking.flights import FlightRepository
 from booking.observability import logger, metrics, tracer
 from booking.paging import PageTokens
-from booking.settings import require
+from booking.settings import optional_text, require
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.appsync_resolver_event import AppSyncResolverEvent
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 PAGE_TOKEN_SECRET_ARN = require("PAGE_TOKEN_SECRET_ARN")
+TRUSTED_SERVICE_ROLES = trusted_roles(optional_text("TRUSTED_SERVICE_ROLE_ARNS"))
+"""IAM roles whose sessions may read as services (template parameter TrustedServiceRoleArns; empty:
+no IAM caller is trusted)."""
 
 
 def _page_key() -> bytes:
@@ -49,7 +52,7 @@ app = AppSyncResolver()
 def _run(operation: str, call: Callable[[Caller, dict[str, Any]], Any], arguments: dict[str, Any]) -> Any:
     """Run one operation for the current caller; count and log what it refuses as bad input."""
     event = app.current_event
-    caller = Caller.from_identity(event.get("identity") if event is not None else None)
+    caller = Caller.from_identity(event.get("identity") if event is not None else None, TRUSTED_SERVICE_ROLES)
     logger.append_keys(caller=caller.label, operation=operation)
     try:
         return call(caller, arguments)
