@@ -54,8 +54,8 @@ def _put_booking(stack: OfflineStack) -> None:
             "status": {"S": "CONFIRMED"},
             "bookingOutboundFlightId": {"S": "F1"},
             "paymentToken": {"S": "tok_visa"},
-            "createdAt": {"S": "2031-01-01T08:00:00Z"},
-            "updatedAt": {"S": "2031-01-01T08:00:00Z"},
+            "createdAt": {"S": "2021-01-01T08:00:00Z"},
+            "updatedAt": {"S": "2021-01-01T08:00:00Z"},
             "checkedIn": {"BOOL": False},
         },
     )
