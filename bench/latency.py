@@ -64,7 +64,7 @@ from offline.template import ACCOUNT_ID, REGION  # noqa: E402
 
 LATENCY_FLIGHT = "SA1001-LGW-MAD"
 THROUGHPUT_FLIGHT = "SA1002-MAD-LGW"
-BOOK = "mutation($i: ProcessBookingInput!) { processBooking(input: $i) { id status } }"
+BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 GET_BOOKING = "query($id: ID!) { getBooking(id: $id) { id status } }"
 GET_FLIGHT = "query($id: ID!) { getFlight(id: $id) { id seatCapacity } }"
 POLL_SECONDS = 0.02
