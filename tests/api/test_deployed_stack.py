@@ -115,14 +115,23 @@ def test_each_function_role_carries_its_template_policy_and_only_logs_and_traces
         ][0]["Principal"] == {"Service": ["lambda.amazonaws.com"]}
 
 
-def test_cloudwatch_lists_the_two_alarms_on_the_dlq_and_the_saga(stack: OfflineStack) -> None:
+def test_cloudwatch_lists_the_alarms_on_the_dlq_the_unreported_bookings_and_the_saga(
+    stack: OfflineStack,
+) -> None:
     alarms = {alarm["AlarmName"]: alarm for alarm in _client("cloudwatch").describe_alarms()["MetricAlarms"]}
     dlq_name = stack.resource("BookingDLQ").rsplit("/", 1)[1]
 
     assert sorted(alarms) == [
         f"booking-{stack.stage}-BookingDLQAlarm",
+        f"booking-{stack.stage}-BookingNotReportedAlarm",
         f"booking-{stack.stage}-ProcessBookingTimeoutAlarm",
     ]
+    unreported = alarms[f"booking-{stack.stage}-BookingNotReportedAlarm"]
+    assert (unreported["Namespace"], unreported["MetricName"], unreported["Dimensions"]) == (
+        "ServerlessAirline",
+        "BookingNotReported",
+        [{"Name": "service", "Value": "booking"}],
+    )
     dlq = alarms[f"booking-{stack.stage}-BookingDLQAlarm"]
     assert (dlq["Namespace"], dlq["MetricName"], dlq["Dimensions"]) == (
         "AWS/SQS",

@@ -133,6 +133,7 @@ def test_cloudwatch_logs_and_step_functions_list_the_alarms_log_groups_and_saga(
 
     assert sorted(alarms) == [
         f"booking-{STAGE}-BookingDLQAlarm",
+        f"booking-{STAGE}-BookingNotReportedAlarm",
         f"booking-{STAGE}-ProcessBookingTimeoutAlarm",
     ]
     assert len([group for group in groups if group.startswith(f"/aws/lambda/booking-{STAGE}-")]) == FUNCTIONS
