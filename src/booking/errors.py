@@ -69,6 +69,11 @@ class NotFound(BookingError):
     """The booking the request names does not exist."""
 
 
+class InternalFailure(BookingError):
+    """Anything else went wrong in the Api function: logged with its trace, reported by this name only,
+    so no Python exception name or message reaches a client."""
+
+
 BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (
     FlightFull,
     FlightNotFound,

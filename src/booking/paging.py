@@ -39,13 +39,18 @@ class PageTokens:
         """The `ExclusiveStartKey` a token stands for; None for the first page."""
         if token is None:
             return None
+        refused = BadRequest("nextToken is not a token this API issued")
+        if not isinstance(token, str) or not token.isascii():
+            raise refused  # signatures are hex and bodies base64: anything else was never issued here
         body, _, signature = token.partition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
-            raise BadRequest("nextToken is not a token this API issued")
+        if not body or not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
+            raise refused
         try:
             payload = json.loads(base64.urlsafe_b64decode(body.encode()))
         except ValueError:
-            raise BadRequest("nextToken is not a token this API issued") from None
+            raise refused from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("k"), dict):
+            raise refused
         if payload.get("s") != scope:
             raise BadRequest("nextToken belongs to another query; start again without it")
         start_key: dict[str, Any] = payload["k"]

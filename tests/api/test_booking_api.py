@@ -256,6 +256,26 @@ def test_a_tampered_or_foreign_next_token_is_refused(stack: OfflineStack) -> Non
     assert page_of("bob-sub", bobs_token, bob)["data"]["getBookingByStatus"]["items"]  # the real one works
 
 
+MALFORMED_TOKENS = ["abc.\u00e9", "\u00e9", "\u00e9.\u00e9", "\ud800.x", ".", "abc", "W10=.00"]
+
+
+@pytest.mark.parametrize("next_token", MALFORMED_TOKENS)
+def test_a_malformed_next_token_is_a_bad_request_in_every_paged_query(
+    stack: OfflineStack, next_token: str
+) -> None:
+    admin = stack.tokens.mint("admin-sub", groups=["Admin"])
+    by_status = stack.graphql(BY_STATUS, {"c": "admin-sub", "s": "CONFIRMED", "n": next_token}, token=admin)
+    listed = stack.graphql(
+        "query($n: String) { listBookings(nextToken: $n) { nextToken } }", {"n": next_token}, token=admin
+    )
+    for answer in (by_status, listed):
+        [error] = answer["errors"]
+        assert (error["errorType"], error["message"]) == (
+            "BadRequest",
+            "nextToken is not a token this API issued",
+        ), answer
+
+
 def test_a_page_of_ten_bookings_reads_their_flights_in_one_batch(stack: OfflineStack) -> None:
     for n in range(3):
         stack.put_flight(f"F{n}", seats=9)

@@ -2,7 +2,8 @@
 
 AppSync sends one event per field (a list of events for the batched `Booking.outboundFlight`); the
 caller's identity comes from AppSync, never from arguments. Bad input raises `BadRequest`, which
-AppSync shows as the error's `errorType`, and counts `InvalidBookingRequest` by operation.
+AppSync shows as the error's `errorType`, and counts `InvalidBookingRequest` by operation. Any other
+exception is logged and answered as `InternalFailure`: a client never sees a Python exception's name.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from booking.access import Caller, trusted_roles
 from booking.api import BookingApi
 from booking.bookings import BookingRepository
 from booking.clients import dynamodb, secretsmanager, stepfunctions
-from booking.errors import BadRequest
+from booking.errors import BadRequest, BookingError, InternalFailure
 from booking.flights import FlightRepository
 from booking.observability import logger, metrics, tracer
 from booking.paging import PageTokens
@@ -63,6 +64,11 @@ def _run(operation: str, call: Callable[[Caller, dict[str, Any]], Any], argument
             metric.add_dimension(name="operation", value=operation)
         logger.warning("request refused", reason=str(error))
         raise
+    except BookingError:
+        raise
+    except Exception:
+        logger.exception("request failed")
+        raise InternalFailure(f"{operation} failed; it has been logged, try again") from None
 
 
 @app.resolver(type_name="Mutation", field_name="processBooking")
