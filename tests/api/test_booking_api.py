@@ -355,3 +355,15 @@ def test_refused_requests_are_counted_by_operation(
         if any(metric["Name"] == "InvalidBookingRequest" for metric in directive["Metrics"])
     ]
     assert counted == [("processBooking", [["operation", "service"]])]
+
+
+def test_an_unexpected_failure_in_the_api_function_names_no_python_exception(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=9)
+    stack.dynamodb.delete_table(TableName=stack.resource("BookingTable"))
+    answer = stack.graphql(GET, {"id": "some-booking"}, token=stack.tokens.mint("alice-sub"))
+    [error] = answer["errors"]
+    assert answer["data"] == {"getBooking": None}
+    assert (error["errorType"], error["message"]) == (
+        "InternalFailure",
+        "getBooking failed; it has been logged, try again",
+    )
