@@ -2,6 +2,8 @@
 
     POST /graphql                        AppSync's endpoint (JWT in `Authorization`)
     GET  /                               a small query page, served from this package
+    GET  /favicon.ico                    the page's icon (SVG)
+    POST /_offline/token                 a token for the page's sign-in: {"sub", "admin"}, loopback only
     POST /2015-03-31/functions/*/invocations   Lambda Invoke, answered by the local functions
     anything else                        moto (DynamoDB, Step Functions, SQS, SNS, SSM…), so
                                          `aws --endpoint-url` and boto3 with AWS_ENDPOINT_URL work
@@ -12,20 +14,30 @@ HTTP. DynamoDB requests arriving over HTTP take the same lock as in-process call
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from offline.auth import TokenIssuer
 from offline.stack import OfflineStack
 
 MAX_BODY_BYTES = 1_048_576
 """Larger GraphQL requests get HTTP 413, as AppSync refuses requests over its 1 MB limit."""
 
 StartResponse = Callable[..., Any]
+
+SIGN_IN_PATH = "/_offline/token"
+MAX_SUB_LENGTH = 128
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" '
+    b'fill="#1d4f91"/><path d="M5 18l22-8-3 4-8 3 5 8-3 1-6-7-5 1z" fill="#fff"/></svg>'
+)
 
 
 class OfflineServer:
@@ -63,6 +75,11 @@ class OfflineServer:
         if path in ("/", "/index.html") and method == "GET":
             page = resources.files("offline").joinpath("static/index.html").read_bytes()
             return _respond(start_response, 200, page, "text/html; charset=utf-8")
+        if path == "/favicon.ico" and method == "GET":
+            return _respond(start_response, 200, FAVICON, "image/svg+xml")
+        if path == SIGN_IN_PATH:
+            status, answer = page_token(self.stack.api.tokens, environ, method)
+            return _respond(start_response, status, json.dumps(answer).encode(), "application/json")
         return self.stack.endpoint_app(environ, start_response)
 
     def _graphql(
@@ -95,10 +112,61 @@ class OfflineServer:
         return _respond(start_response, status, json.dumps(answer).encode(), "application/json")
 
 
+def page_token(tokens: TokenIssuer, environ: dict[str, Any], method: str) -> tuple[int, dict[str, Any]]:
+    """The query page's sign-in: a token for `{"sub": name, "admin": bool}`, minted with the key the
+    API verifies with. Only a loopback client naming a loopback host gets one (a page of another site
+    cannot read the answer: JSON needs a CORS preflight this server never grants)."""
+    if method != "POST":
+        return 405, _error_body("MalformedHttpRequestException", "Use POST to sign in.")
+    if not (_is_loopback(str(environ.get("REMOTE_ADDR", ""))) and _is_loopback(_host(environ))):
+        return 403, _error_body("ForbiddenException", "Tokens are minted for loopback clients only.")
+    content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        return 415, _error_body("UnsupportedMediaTypeException", "Content-Type must be application/json.")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length)) if 0 < length <= 4096 else None
+    except (ValueError, RecursionError):
+        request = None
+    sub = request.get("sub") if isinstance(request, dict) else None
+    admin = request.get("admin", False) if isinstance(request, dict) else None
+    if (
+        not isinstance(sub, str)
+        or not 0 < len(sub) <= MAX_SUB_LENGTH
+        or any(c.isspace() for c in sub)
+        or not isinstance(admin, bool)
+    ):
+        message = f'Send {{"sub": 1-{MAX_SUB_LENGTH} characters without spaces, "admin": true|false}}.'
+        return 400, _error_body("BadRequestException", message)
+    groups = ["Admin"] if admin else []
+    return 200, {"token": tokens.mint(sub, groups=groups), "sub": sub, "groups": groups}
+
+
+def _host(environ: dict[str, Any]) -> str:
+    try:
+        return urlsplit("//" + str(environ.get("HTTP_HOST", ""))).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _error_body(error_type: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"errorType": error_type, "message": message}]}
+
+
 _REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     413: "Payload Too Large",
