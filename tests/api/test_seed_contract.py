@@ -321,10 +321,10 @@ def test_every_document_the_tree_shows_a_client_validates_against_the_schema() -
     readme = (root / "README.md").read_text()
     page = (root / "offline" / "static" / "index.html").read_text()
     documents = [json.loads(body)["query"] for body in re.findall(r"-d '(\{\"query\".*?\})'", readme)]
-    documents += [json.loads(f'"{text}"') for text in re.findall(r'\$\("query"\)\.value = "(.*?)";', page)]
+    documents += [json.loads(f'"{text}"') for text in re.findall(r'/\* GraphQL \*/ "(.*?)";', page)]
     documents += [cli.BOOK, cli.GET, cli.FLIGHTS, SEED_BOOK, SEED_LIST]
     schema = load_schema(SCHEMA)
 
-    assert len(documents) == 2 + 2 + 5
+    assert len(documents) == 2 + 4 + 5
     for document in documents:
         assert validate(schema, parse(document)) == [], document
