@@ -58,7 +58,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from server_process import ServerProcess  # noqa: E402
 
-from offline.auth import TokenIssuer  # noqa: E402
+from offline.auth import find_server  # noqa: E402
 from offline.client import post_graphql  # noqa: E402
 from offline.template import ACCOUNT_ID, REGION  # noqa: E402
 
@@ -144,7 +144,7 @@ class Booker:
     def __init__(self, url: str, server: psutil.Process) -> None:
         self.url = url
         self.server = server
-        self.tokens = TokenIssuer()
+        self.tokens = find_server(url).tokens()  # the key this run of the server wrote
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._next = 0

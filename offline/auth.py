@@ -10,18 +10,27 @@ the Api function sees exactly the identity it would see in AWS.
     token = tokens.mint("alice-sub", groups=["Admin"])
     identity = tokens.verify(token)          # InvalidToken: forged, expired, or not from this pool
     identity.as_appsync_identity("127.0.0.1")  # the `identity` of a direct Lambda resolver event
+
+No key is in the repository: each `python -m offline serve` signs with a key of its own, written for
+its user alone (mode 0600) to `server_key_file(port)` while it runs and removed when it stops.
+`find_server()` reads it back, so `python -m offline token` and the demo mint tokens that server
+accepts, and nobody who can only reach the port can.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import json
 import os
 import re
+import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -36,10 +45,7 @@ ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_offline"
 AUDIENCE = "offline-web-client"
 """The `aud` of every offline token: the app client id the web front end would use."""
 KEY_VARIABLE = "OFFLINE_JWT_SECRET"
-DEVELOPMENT_KEY = "offline-booking-service: laptop-only signing key, published in the repository"
-"""The key used when neither a secret nor OFFLINE_JWT_SECRET is given. It is in the repository on
-purpose: a token minted by `python -m offline token` in one process must be accepted by the offline
-server in another. It protects nothing and must never sign anything outside a laptop."""
+"""An environment variable that, when set, is the signing key instead of a fresh one per issuer."""
 ALGORITHM = "HS256"
 
 
@@ -77,12 +83,18 @@ class Identity:
 class TokenIssuer:
     """Mints and verifies the offline user pool's ID tokens.
 
-    The key is `secret`, else the environment variable OFFLINE_JWT_SECRET, else DEVELOPMENT_KEY (a
-    published, laptop-only key, so that separate processes agree on it without any setup).
+    The key is `secret`, else the environment variable OFFLINE_JWT_SECRET, else a random key made for
+    this issuer alone. A running server publishes its key to its user only (`publish_server_key`), and
+    `python -m offline token` reads it from there (`find_server`).
     """
 
     def __init__(self, secret: str | None = None) -> None:
-        self._secret = secret or os.environ.get(KEY_VARIABLE) or DEVELOPMENT_KEY
+        self._secret = secret or os.environ.get(KEY_VARIABLE) or secrets.token_urlsafe(32)
+
+    @property
+    def secret(self) -> str:
+        """The signing key, for `publish_server_key`."""
+        return self._secret
 
     def mint(
         self,
@@ -167,6 +179,111 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidToken(f"Token is not valid: {error}.") from None
         return claims
+
+
+# ---------------------------------------------------------------------- a running server's key
+class ServerNotFound(Exception):
+    """No running offline server matches; the message says what to do, in one line."""
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """What a running `python -m offline serve` publishes about itself: where it is and its key."""
+
+    url: str
+    port: int
+    pid: int
+    key: str
+    path: Path
+
+    def tokens(self) -> TokenIssuer:
+        """An issuer whose tokens this server accepts."""
+        return TokenIssuer(self.key)
+
+
+def server_key_dir() -> Path:
+    """Where running servers publish their keys: $XDG_RUNTIME_DIR, else the user's cache directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) if runtime else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "booking-service-offline"
+
+
+def server_key_file(port: int) -> Path:
+    return server_key_dir() / f"server-{port}.json"
+
+
+def publish_server_key(url: str, port: int, key: str) -> Path:
+    """Write the server's key for this user alone (directory 0700, file 0600); remove it at shutdown."""
+    directory = server_key_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    path = server_key_file(port)
+    path.unlink(missing_ok=True)  # a server killed before it could remove its own
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        json.dump({"url": url, "port": port, "pid": os.getpid(), "key": key}, out)
+    return path
+
+
+def find_server(url: str | None = None) -> RunningServer:
+    """The running server at `url` (its port names its key file); without `url`, the only one running.
+
+    ServerNotFound, with one line saying why, when there is none (or several and no `url`)."""
+    if url:
+        port = _port_of(url)
+        server = _read(server_key_file(port))
+        if server is None:
+            raise ServerNotFound(
+                f"no offline server is running on port {port} (start one with `make run`, or "
+                f"`make run PORT={port}`)"
+            )
+        return server
+    running = [
+        server
+        for path in sorted(server_key_dir().glob("server-*.json"))
+        if (server := _read(path)) is not None
+    ]
+    if not running:
+        raise ServerNotFound("no offline server is running (start one with `make run`)")
+    if len(running) > 1:
+        urls = ", ".join(server.url for server in running)
+        raise ServerNotFound(f"several offline servers are running ({urls}): say which with --url")
+    return running[0]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _port_of(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url if "//" in url else f"http://{url}")
+        return parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ServerNotFound(f"{url!r} is not a URL like http://127.0.0.1:4000") from None
+
+
+def _read(path: Path) -> RunningServer | None:
+    """The server a key file names, if that server is still running (a killed one leaves its file)."""
+    try:
+        data = json.loads(path.read_text())
+        server = RunningServer(str(data["url"]), int(data["port"]), int(data["pid"]), str(data["key"]), path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(server.pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return server
 
 
 # ---------------------------------------------------------------------- IAM (SigV4) callers

@@ -1,26 +1,33 @@
 """`python -m offline serve | token | demo`: the booking service on this machine.
 
 python -m offline serve [--host 127.0.0.1] [--port 4000]   the whole service, until Ctrl-C
-python -m offline token --sub alice [--group Admin]         a token the server accepts
+python -m offline token --sub alice [--group Admin]         a token the running server accepts
 python -m offline demo [--url http://127.0.0.1:4000]        a booking, step by step, then a declined card
+
+`token` and `demo` find the running server by the key file it writes (`offline.auth.find_server`):
+the one at `--url`, else at $URL, else the only one running.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from offline.auth import TokenIssuer
+from offline.auth import RunningServer, ServerNotFound, find_server, is_loopback, publish_server_key
 from offline.client import post_graphql
 from offline.template import REGION
 
-DEFAULT_URL = "http://127.0.0.1:4000"
+SHUTDOWN_WAIT = 30.0
+"""Seconds Ctrl-C waits for running bookings before it stops them without their compensations."""
+EXPOSE_FLAG = "--allow-anyone-on-the-network"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--port", type=_port, default=4000, help="port to listen on (default: 4000; 0 = any free)"
     )
     serve.add_argument("--fast-retries", action="store_true", help="shorten the saga's retry waits to 1 s")
+    serve.add_argument(
+        "--shutdown-wait",
+        type=float,
+        default=SHUTDOWN_WAIT,
+        help=f"seconds Ctrl-C waits for running bookings to end (default {SHUTDOWN_WAIT:.0f})",
+    )
+    serve.add_argument(
+        EXPOSE_FLAG,
+        dest="expose",
+        action="store_true",
+        help="listen on a non-loopback --host although its AWS endpoint takes any credentials, so "
+        "anyone who reaches the port can read and change every table, queue and booking",
+    )
     token = commands.add_parser("token", help="print a user pool token the offline server accepts")
     token.add_argument("--sub", required=True, type=_identifier, help="the user's id (the token's sub)")
     token.add_argument(
@@ -41,19 +61,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.add_argument(
         "--expires-in", type=int, default=3600, help="seconds the token is valid (default 3600)"
     )
+    token.add_argument("--url", help="the server (default: $URL, else the only one running)")
     demo = commands.add_parser("demo", help="book a seat against a running server, step by step")
-    demo.add_argument("--url", default=DEFAULT_URL, help=f"the server (default: {DEFAULT_URL})")
+    demo.add_argument("--url", help="the server (default: $URL, else the only one running)")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        return _serve(args.host, args.port, args.fast_retries)
+        if not is_loopback(args.host) and not args.expose:
+            parser.error(
+                f"--host {args.host} is not a loopback address: the AWS endpoint takes any credentials, so "
+                f"anyone who reaches it can read and change every booking. Add {EXPOSE_FLAG} if you mean it."
+            )
+        return _serve(args.host, args.port, args.fast_retries, args.shutdown_wait)
+    try:
+        server = find_server(args.url or os.environ.get("URL"))
+    except ServerNotFound as error:
+        print(f"python -m offline {args.command}: {error}", file=sys.stderr)
+        return 1
     if args.command == "token":
         print(
-            TokenIssuer().mint(
+            server.tokens().mint(
                 args.sub, groups=args.group, username=args.username, expires_in=args.expires_in
             )
         )
         return 0
-    return _demo(args.url.rstrip("/"))
+    return _demo(server)
 
 
 def _port(text: str) -> int:
@@ -69,7 +100,7 @@ def _identifier(text: str) -> str:
     return text
 
 
-def _serve(host: str, port: int, fast_retries: bool) -> int:
+def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> int:
     from offline.server import OfflineServer
     from offline.stack import OfflineStack
 
@@ -79,6 +110,7 @@ def _serve(host: str, port: int, fast_retries: bool) -> int:
     try:
         flights = stack.seed_flights()
         server = OfflineServer(stack, host, port)
+        key_file = publish_server_key(server.url, int(server.url.rsplit(":", 1)[1]), stack.tokens.secret)
     except Exception:
         stack.stop()
         raise
@@ -95,21 +127,49 @@ def _serve(host: str, port: int, fast_retries: bool) -> int:
     print(f"  State machine {stack.resource('ProcessBooking')}")
     print(f"  Flights      {', '.join(flights)}")
     print("  A token:     python -m offline token --sub alice        (Admin: add --group Admin)")
+    print(f"  Token key    {key_file}   (made for this run, removed when it stops)")
     print("Ctrl-C stops.", flush=True)
 
-    def stop(*_: Any) -> None:
-        raise KeyboardInterrupt
+    # werkzeug's serve_forever swallows KeyboardInterrupt, so the server serves in a thread and this
+    # one waits for Ctrl-C or SIGTERM; a second one stops the running bookings at once.
+    stopping, give_up = threading.Event(), threading.Event()
 
+    def stop(*_: Any) -> None:
+        (give_up if stopping.is_set() else stopping).set()
+
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    server.start()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        print("\nStopping: waiting for running bookings to end…", flush=True)
-    finally:
+        while not stopping.wait(0.5):
+            pass
         server.shutdown()
-        stack.stop(drain_seconds=10)
+        running = len(stack.running_executions())
+        print(
+            f"\nStopping: no new requests; waiting up to {shutdown_wait:g}s for {_bookings(running)} "
+            "still running to end (Ctrl-C again stops them now)…",
+            flush=True,
+        )
+        abandoned = stack.drain(shutdown_wait, give_up)
+        if abandoned:
+            print(
+                f"Abandoned {_bookings(len(abandoned))} still running: stopped without their "
+                "compensations (their seats and payments stay as they were):",
+                flush=True,
+            )
+            for arn in abandoned:
+                print(f"  {arn.rsplit(':', 1)[-1]}")
+        else:
+            print(f"All {_bookings(running)} ended.", flush=True)
+    finally:
+        key_file.unlink(missing_ok=True)
+        stack.stop(drain_seconds=0)
         print("Stopped.", flush=True)
     return 0
+
+
+def _bookings(count: int) -> str:
+    return f"{count} booking{'' if count == 1 else 's'}"
 
 
 # ---------------------------------------------------------------------- demo
@@ -121,11 +181,21 @@ FLIGHTS = """query($d: AWSDate!) {
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 
 
-def _demo(url: str) -> int:
+def _demo(server: RunningServer) -> int:
     import boto3
+    import botocore.exceptions
 
-    token = TokenIssuer().mint("demo-customer", username="demo")
-    sfn = boto3.client("stepfunctions", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
+    url = server.url
+    token = server.tokens().mint("demo-customer", username="demo")
+    try:
+        sfn = boto3.client("stepfunctions", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
+        return _book_twice(url, token, sfn)
+    except botocore.exceptions.EndpointConnectionError:
+        print(f"python -m offline demo: cannot reach {url} (is `make run` running?)", file=sys.stderr)
+        return 1
+
+
+def _book_twice(url: str, token: str, sfn: Any) -> int:
     machine = next(
         m["stateMachineArn"]
         for m in sfn.list_state_machines()["stateMachines"]

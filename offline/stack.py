@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -258,21 +259,34 @@ class OfflineStack:
                 raise TimeoutError(f"execution still running after {timeout}s: {execution_arn}")
             time.sleep(0.02)
 
-    def drain(self, timeout: float) -> None:
-        """Wait for every running execution of the stack's state machines; stop what outlives `timeout`."""
+    def running_executions(self) -> list[str]:
+        """The ARNs of every execution of the stack's state machines still running."""
         assert self.deployment is not None
-        deadline = time.monotonic() + timeout
+        running: list[str] = []
         for logical_id in self.deployment.state_machine_definitions:
-            running = self.sfn.list_executions(
-                stateMachineArn=self.resource(logical_id), statusFilter="RUNNING"
-            )["executions"]
-            for execution in running:
-                try:
-                    self.wait(execution["executionArn"], timeout=max(0.0, deadline - time.monotonic()))
-                except TimeoutError:
-                    self.sfn.stop_execution(
-                        executionArn=execution["executionArn"], error="OfflineStackStopped"
-                    )
+            kwargs: dict[str, Any] = {"stateMachineArn": self.resource(logical_id), "statusFilter": "RUNNING"}
+            while True:
+                page = self.sfn.list_executions(**kwargs)
+                running.extend(execution["executionArn"] for execution in page["executions"])
+                if not page.get("nextToken"):
+                    break
+                kwargs["nextToken"] = page["nextToken"]
+        return running
+
+    def drain(self, timeout: float, give_up: threading.Event | None = None) -> list[str]:
+        """Wait for every running execution of the stack's state machines to end; stop those still
+        running after `timeout` seconds (or once `give_up` is set) and return their ARNs: they end
+        without their compensations."""
+        deadline = time.monotonic() + timeout
+        while True:
+            running = self.running_executions()
+            if not running:
+                return []
+            if time.monotonic() >= deadline or (give_up is not None and give_up.is_set()):
+                for arn in running:
+                    self.sfn.stop_execution(executionArn=arn, error="OfflineStackStopped")
+                return running
+            time.sleep(0.1)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

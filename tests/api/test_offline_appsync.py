@@ -22,7 +22,7 @@ from graphql import GraphQLObjectType, build_schema, parse, validate
 
 from offline import template as cfn
 from offline.appsync import AppSyncApi, load_resolvers, load_schema
-from offline.auth import AUDIENCE, DEVELOPMENT_KEY, ISSUER, InvalidToken, TokenIssuer
+from offline.auth import AUDIENCE, ISSUER, InvalidToken, TokenIssuer
 from offline.lambdas import InvokeResponse
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack, departure_in
 from tests.conftest import unique_token
@@ -43,7 +43,7 @@ SCHEDULE = """query%s {
 
 @pytest.fixture(autouse=True)
 def _offline_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The stack signs with the development key unless OFFLINE_JWT_SECRET says otherwise; pin it."""
+    """The stack signs with a key of its own unless OFFLINE_JWT_SECRET names one; keep it unset."""
     monkeypatch.delenv("OFFLINE_JWT_SECRET", raising=False)
 
 
@@ -201,14 +201,16 @@ def test_tokens_not_from_this_pool_or_no_longer_valid_are_refused(token: str, re
         TokenIssuer(KEY).verify(token)
 
 
-def test_processes_agree_on_the_key_without_setup_and_the_environment_can_change_it(
+def test_each_issuer_has_a_key_of_its_own_unless_the_environment_names_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert TokenIssuer().verify(TokenIssuer().mint("s")).sub == "s"
-    assert TokenIssuer(DEVELOPMENT_KEY).verify(TokenIssuer().mint("s")).sub == "s"
-    monkeypatch.setenv("OFFLINE_JWT_SECRET", "a-team-key-that-is-long-enough-for-hs256")
+    issuer = TokenIssuer()
+    assert issuer.verify(issuer.mint("s")).sub == "s"
     with pytest.raises(InvalidToken, match="signature"):
-        TokenIssuer().verify(TokenIssuer(DEVELOPMENT_KEY).mint("s"))
+        TokenIssuer().verify(issuer.mint("s"))
+    assert TokenIssuer(issuer.secret).verify(issuer.mint("s")).sub == "s"
+    monkeypatch.setenv("OFFLINE_JWT_SECRET", "a-team-key-that-is-long-enough-for-hs256")
+    assert TokenIssuer().verify(TokenIssuer().mint("s")).sub == "s"
 
 
 # ---------------------------------------------------------------------- through the real Api function
@@ -223,7 +225,7 @@ def test_requests_without_a_valid_user_pool_token_get_401_and_run_no_resolver(st
             "alice-sub", groups=["Admin"]
         ),
         "another pool": _signed(
-            DEVELOPMENT_KEY, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"
+            stack.tokens.secret, iss="https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"
         ),
         "IAM": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20210115/us-east-1/appsync/aws4_request, Signature=0",
     }

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
-from offline.auth import TokenIssuer
+from offline.auth import TokenIssuer, find_server
 from offline.template import REGION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,5 +122,7 @@ def server() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def tokens() -> TokenIssuer:
-    return TokenIssuer()
+def tokens(server: Server) -> TokenIssuer:
+    """Tokens the running server accepts, minted as `python -m offline token` mints them: with the key
+    the server wrote to its key file for this run."""
+    return find_server(server.url).tokens()

@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from offline.auth import TokenIssuer
+from offline.auth import TokenIssuer, find_server, server_key_file
 from tests.e2e.conftest import ROOT, Server, start_server
 
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
@@ -282,12 +282,47 @@ def test_the_server_survives_bad_requests_and_still_books(server: Server, tokens
     assert booking["status"] == "CONFIRMED"
 
 
-def test_ctrl_c_stops_the_server_cleanly() -> None:
-    running = start_server()
-    assert running.process.poll() is None
-    running.process.send_signal(2)  # SIGINT, as Ctrl-C sends
-    code = running.process.wait(timeout=30)
-    output = running.log.read_text(errors="replace")
-    running.log.unlink(missing_ok=True)
+def ctrl_c_with_bookings_in_flight(*arguments: str, bookings: int = 6) -> tuple[int, str, list[str]]:
+    """Start a server, book during a Payment API outage (so every saga is still retrying), press Ctrl-C;
+    the exit code, the output and the booking ids."""
+    running = start_server(*arguments)
+    key_file = server_key_file(int(running.url.rsplit(":", 1)[1]))
+    try:
+        assert key_file.exists()
+        tokens = find_server(running.url).tokens()
+        running.outage(True)
+        ids = [
+            book(running, tokens.mint(f"ctrl-c-{n}"), "SA1001-LGW-MAD", f"tok_visa_{uuid.uuid4().hex[:8]}")
+            for n in range(bookings)
+        ]
+        running.process.send_signal(2)  # SIGINT, as Ctrl-C sends
+        code = running.process.wait(timeout=90)
+        output = running.log.read_text(errors="replace")
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+        running.log.unlink(missing_ok=True)
+    assert not key_file.exists(), "the run's token key outlived it"
+    return code, output, ids
+
+
+def test_ctrl_c_waits_for_the_running_bookings_and_says_they_all_ended() -> None:
+    code, output, ids = ctrl_c_with_bookings_in_flight("--fast-retries")
+
     assert code == 0, output[-2000:]
-    assert "Stopped." in output
+    waiting = re.search(r"Stopping: no new requests; waiting up to 30s for (\d+) bookings? still", output)
+    assert waiting, output[-2000:]
+    assert 0 < int(waiting.group(1)) <= len(ids)
+    assert f"All {waiting.group(1)} bookings ended." in output
+    assert "Abandoned" not in output
+    assert output.rstrip().endswith("Stopped.")
+
+
+def test_ctrl_c_counts_and_names_the_bookings_it_abandons() -> None:
+    code, output, ids = ctrl_c_with_bookings_in_flight("--shutdown-wait", "1")
+
+    assert code == 0, output[-2000:]
+    assert f"waiting up to 1s for {len(ids)} bookings still running" in output, output[-2000:]
+    assert f"Abandoned {len(ids)} bookings still running: stopped without their compensations" in output
+    assert all(f"  {booking_id}\n" in output for booking_id in ids)
+    assert output.rstrip().endswith("Stopped.")

@@ -1,0 +1,77 @@
+"""`python -m offline token | demo` against a running server, and what `serve` refuses."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from offline.auth import TokenIssuer, find_server, server_key_file
+from tests.e2e.conftest import ROOT, Server
+
+GET_FLIGHT = 'query { getFlight(id: "SA1001-LGW-MAD") { id } }'
+PUBLISHED_KEY = "offline-booking-service: laptop-only signing key, published in the repository"
+"""The key every offline server used to accept, in the repository for anyone to read."""
+
+
+def offline(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    environment.pop("URL", None)
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "offline", *arguments],
+        cwd=ROOT,
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_server_signs_with_a_key_of_its_own_that_only_its_user_can_read(server: Server) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    path = server_key_file(port)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert find_server(server.url).key not in (ROOT / "offline" / "auth.py").read_text()
+
+    published: Any = server.graphql(GET_FLIGHT, token=TokenIssuer(PUBLISHED_KEY).mint("x", groups=["Admin"]))
+    assert (published[0], published[1]["errors"][0]["errorType"]) == (401, "UnauthorizedException")
+    minted = offline("token", "--sub", "cli-alice", "--group", "Admin", "--url", server.url)
+    assert minted.returncode == 0, minted.stderr
+    assert server.graphql(GET_FLIGHT, token=minted.stdout.strip()) == (
+        200,
+        {"data": {"getFlight": {"id": "SA1001-LGW-MAD"}}},
+    )
+
+
+def test_token_and_demo_say_in_one_line_when_no_server_is_there() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    for command in (["token", "--sub", "alice", "--url", url], ["demo", "--url", url], ["demo"]):
+        result = offline(*command, env={"URL": url} if command == ["demo"] else None)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        [line] = result.stderr.splitlines()
+        assert "no offline server is running on port" in line, line
+
+
+def test_serve_refuses_a_non_loopback_host_unless_told_the_risk() -> None:
+    result = offline("serve", "--host", "0.0.0.0", "--port", "0")  # noqa: S104 - refused, never bound
+    assert result.returncode == 2
+    assert "--allow-anyone-on-the-network" in result.stderr
+    assert "any credentials" in result.stderr
+    assert "ready" not in result.stdout
+
+
+def test_the_demo_finds_the_server_by_url_or_the_url_variable(server: Server) -> None:
+    for result in (offline("demo", "--url", server.url), offline("demo", env={"URL": server.url})):
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "getBooking -> CONFIRMED, reference" in result.stdout
+        assert "getBooking -> CANCELLED" in result.stdout
