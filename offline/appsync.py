@@ -37,7 +37,10 @@ What AppSync does with a request, in order, and how this module reproduces it:
 6. **Limits.** As AWS documents them, both are field errors, not request errors: a field deeper than
    `QueryDepthLimit` (a root field is depth 1) is an error and null, and the null travels up to the
    nearest nullable parent; a resolver run past `ResolverCountLimit` is an error
-   (`ResolverExecutionLimitReached`) and its function is not invoked.
+   (`ResolverExecutionLimitReached`) and its function is not invoked. A document that selects more
+   fields with resolvers than the limit (aliases and fragment spreads counted) cannot stay under it,
+   so it is refused whole, with one `ResolverExecutionLimitReached` error, before anything runs; the
+   count takes time linear in the document, and so does placing every error on its line and column.
 
 Not emulated: pipeline resolvers, VTL/JS mapping templates and non-Lambda data sources (the template
 is refused at construction, naming what it uses), subscriptions, caching, the user pool's
@@ -50,6 +53,7 @@ nulls the list, so the response lists that one).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import ipaddress
 import json
 import re
@@ -74,7 +78,10 @@ from graphql import (
     IntValueNode,
     ListValueNode,
     NoSchemaIntrospectionCustomRule,
+    OperationType,
     SelectionSetNode,
+    Source,
+    SourceLocation,
     StringValueNode,
     ValueNode,
     build_schema,
@@ -85,7 +92,7 @@ from graphql import (
     validate,
 )
 from graphql import execute as execute_document
-from graphql.language import ConstDirectiveNode, DocumentNode, OperationDefinitionNode
+from graphql.language import ConstDirectiveNode, DocumentNode, FragmentDefinitionNode, OperationDefinitionNode
 
 from offline import template as cfn
 from offline.auth import IamCaller, IamCredentials, Identity, InvalidToken, TokenIssuer
@@ -119,6 +126,10 @@ COGNITO_DIRECTIVES = frozenset({"aws_cognito_user_pools", "aws_auth"})
 AUTH_DIRECTIVES = COGNITO_DIRECTIVES | {"aws_iam", "aws_api_key", "aws_oidc", "aws_lambda"}
 DEFAULT_RESOLVER_COUNT_LIMIT = 10_000
 """AppSync's limit when ResolverCountLimit is 0 or absent (QueryDepthLimit 0 means no limit)."""
+SERIAL_FIELDS = 500
+"""graphql-core chains a mutation's root fields one inside the other (~950 overflow Python's stack):
+offline refuses a mutation request selecting more resolver fields than this before any of them runs,
+even when ResolverCountLimit (up to 10,000) would allow more."""
 
 
 class FieldError(Exception):
@@ -610,7 +621,7 @@ class AppSyncApi:
         except _Malformed as error:
             return 400, _transport_error("MalformedHttpRequestException", str(error))
         try:
-            document = parse(query)
+            document = parse(_IndexedSource(query))
         except GraphQLError:
             return 400, _transport_error("MalformedHttpRequestException", "Unable to parse GraphQL query.")
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -621,11 +632,75 @@ class AppSyncApi:
         if operation_name is None and len(operations) > 1:
             message = "Must provide operation name if query contains multiple operations."
             return 400, _transport_error("BadRequestException", message)
-        errors = validate(self.schema, document, self._rules, hide_suggestions=True)
-        if errors:
-            return 200, {"data": None, "errors": [_request_error(error) for error in errors]}
-        result = _run(self._execute(document, variables, operation_name, identity, lowered, source_ip))
+        operation = next(
+            (d for d in operations if operation_name is None or (d.name and d.name.value == operation_name)),
+            None,
+        )
+        limit = self.resolver_count_limit
+        try:
+            selected = self._resolver_fields(operation, document) if operation is not None else 0
+            if selected > limit:
+                message = f"Resolver invocation limit reached: the request selects more than {limit} fields"
+                return 200, _limit_error(
+                    "ResolverExecutionLimitReached", message + " with resolvers; none ran."
+                )
+            serial = operation is not None and operation.operation == OperationType.MUTATION
+            if serial and selected > SERIAL_FIELDS:
+                message = f"A mutation request runs at most {SERIAL_FIELDS} resolvers offline; none ran."
+                return 200, _limit_error("ResolverExecutionLimitReached", message)
+            errors = validate(self.schema, document, self._rules, hide_suggestions=True)
+            if errors:
+                return 200, {"data": None, "errors": [_request_error(error) for error in errors]}
+            result = _run(self._execute(document, variables, operation_name, identity, lowered, source_ip))
+        except RecursionError:
+            return 200, _limit_error("QueryTooComplex", "The request is nested or chained too deeply to run.")
         return 200, self._response(result)
+
+    def _resolver_fields(self, operation: OperationDefinitionNode, document: DocumentNode) -> int:
+        """How many fields with a resolver the operation selects, fragments counted where they are spread:
+        the least number of resolver runs it asks for, found in time linear in the document (each
+        fragment is counted once per type it is spread on), before anything runs."""
+        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        counted: dict[tuple[str, str], int] = {}
+        limit = self.resolver_count_limit
+
+        def count(selection_set: SelectionSetNode, type_name: str, spreading: frozenset[str]) -> int:
+            total = 0
+            for selection in selection_set.selections:
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    parent = self.schema.get_type(type_name)
+                    field_def = parent.fields.get(name) if isinstance(parent, GraphQLObjectType) else None
+                    if field_def is None:
+                        continue  # unknown or introspection: validation has its say
+                    total += (type_name, name) in self.resolvers
+                    if selection.selection_set:
+                        total += count(
+                            selection.selection_set, get_named_type(field_def.type).name, spreading
+                        )
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    total += count(
+                        selection.selection_set, condition.name.value if condition else type_name, spreading
+                    )
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = fragments.get(selection.name.value)
+                    if fragment is None or fragment.name.value in spreading:
+                        continue  # unknown or cyclic: validation refuses it
+                    key = (fragment.name.value, type_name)
+                    if key not in counted:
+                        counted[key] = count(
+                            fragment.selection_set,
+                            fragment.type_condition.name.value,
+                            spreading | {fragment.name.value},
+                        )
+                    total += counted[key]
+                if total > limit:
+                    return total
+            return total
+
+        root = self.schema.get_root_type(operation.operation)
+        return count(operation.selection_set, root.name, frozenset()) if root else 0
 
     def _authenticate(
         self,
@@ -850,6 +925,39 @@ def _read_body(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, An
     if operation_name is not None and not isinstance(operation_name, str):
         raise _Malformed("Unable to parse GraphQL query.")
     return query, dict(variables or {}), operation_name
+
+
+class _IndexedSource(Source):
+    """A document whose errors find their line and column by bisection: graphql-core scans the body
+    from the start for every error, which made a document with thousands of failing fields quadratic."""
+
+    def __init__(self, body: str) -> None:
+        super().__init__(body)
+        breaks = list(re.finditer(r"\r\n|[\n\r]", body))  # graphql-core's line breaks
+        self._break_starts = [match.start() for match in breaks]
+        self._line_starts = [0] + [match.end() for match in breaks]
+
+    def get_location(self, position: int) -> SourceLocation:
+        """graphql-core's answer: a line break counts once it starts before the position."""
+        lines_before = bisect.bisect_left(self._break_starts, position)
+        return SourceLocation(lines_before + 1, position + 1 - self._line_starts[lines_before])
+
+
+def _limit_error(error_type: str, message: str) -> dict[str, Any]:
+    """One error for a request refused whole, before any resolver ran."""
+    return {
+        "data": None,
+        "errors": [
+            {
+                "path": None,
+                "data": None,
+                "errorType": error_type,
+                "errorInfo": None,
+                "locations": None,
+                "message": message,
+            }
+        ],
+    }
 
 
 def _transport_error(error_type: str, message: str) -> dict[str, Any]:
