@@ -28,10 +28,12 @@ PORT ?= 4000
 
 venv: $(STAMP)
 
+# setuptools notes on every editable install of two package roots (src/booking, offline) that a
+# same-named folder in the working directory would win over the installed one: here it is that folder.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 lint: venv
