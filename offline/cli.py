@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -101,10 +102,18 @@ def _identifier(text: str) -> str:
 
 
 def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> int:
+    from offline import stepfunctions
     from offline.server import OfflineServer
     from offline.stack import OfflineStack
 
     started = time.monotonic()
+    stepfunctions.log_execution_ends()
+    executions = logging.getLogger(stepfunctions.__name__)
+    executions.setLevel(logging.INFO)
+    executions.propagate = False
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    executions.addHandler(handler)
     stack = OfflineStack(fast_retries=fast_retries)
     stack.start()
     try:

@@ -5,15 +5,22 @@ at every execution start: about 0.25 s of CPU for the booking saga, more than th
 confirmed booking's interpreter work. The parse tree depends only on the definition's text, so
 `cache_definition_parses()` keeps the tree per text and builds fresh evaluation components from it
 for each execution, exactly as moto does after parsing. Nothing an execution does changes.
+
+moto's interpreter logs every state's failure at ERROR with the whole state's text (several KB for
+each booking a Catch rejects: a business outcome, not an error of the server). `log_execution_ends()`
+drops those lines and logs one INFO line per execution end instead, on the `offline.stepfunctions`
+logger: `booking <id> FAILED PaymentDeclined`.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
 _moto_parse = AmazonStateLanguageParser.parse
 
@@ -32,3 +39,32 @@ def _parse_once(definition: str) -> tuple[Any, Any]:
 def cache_definition_parses() -> None:
     """Install the cache; safe to call again."""
     AmazonStateLanguageParser.parse = staticmethod(_parse_once)  # type: ignore[method-assign]
+
+
+LOG = logging.getLogger(__name__)
+_MOTO_STATE_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+_moto_terminated = BaseExecutionWorkerCommunication.terminated
+
+
+def _not_a_state_failure(record: logging.LogRecord) -> bool:
+    """False for moto's line about a state's failure event (caught or ending the execution)."""
+    first = record.args[0] if isinstance(record.args, tuple) and record.args else ""
+    return not str(first).startswith("Exception=FailureEventException")
+
+
+def _terminated(self: BaseExecutionWorkerCommunication) -> None:
+    _moto_terminated(self)
+    execution = self.execution
+    status = execution.exec_status.value if execution.exec_status is not None else "ENDED"
+    machine = str(execution.state_machine.name)
+    subject = "booking" if machine.endswith("process-booking") else machine
+    error = f" {execution.error}" if execution.error else ""
+    LOG.info("%s %s %s%s", subject, execution.name, status, error)
+
+
+def log_execution_ends() -> None:
+    """One INFO line per execution end instead of moto's state failure lines; safe to call again."""
+    moto_logger = logging.getLogger(_MOTO_STATE_LOGGER)
+    if _not_a_state_failure not in moto_logger.filters:
+        moto_logger.addFilter(_not_a_state_failure)
+    BaseExecutionWorkerCommunication.terminated = _terminated  # type: ignore[method-assign]

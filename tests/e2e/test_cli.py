@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import time
+import uuid
 from typing import Any
 
 from offline.auth import TokenIssuer, find_server, server_key_file
@@ -75,3 +78,23 @@ def test_the_demo_finds_the_server_by_url_or_the_url_variable(server: Server) ->
         assert result.returncode == 0, result.stderr[-3000:]
         assert "getBooking -> CONFIRMED, reference" in result.stdout
         assert "getBooking -> CANCELLED" in result.stdout
+
+
+def test_the_server_log_says_each_booking_end_in_one_line(server: Server, tokens: TokenIssuer) -> None:
+    from tests.e2e.test_server import book, wait_execution
+
+    token = tokens.mint("log-reader")
+    declined = book(server, token, "SA1001-LGW-MAD", "tok_chargeDeclined")
+    confirmed = book(server, token, "SA1001-LGW-MAD", f"tok_visa_{uuid.uuid4().hex[:8]}")
+    for booking_id in (declined, confirmed):
+        wait_execution(server, booking_id)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and f"booking {confirmed} " not in server.log.read_text():
+        time.sleep(0.05)
+
+    lines = server.log.read_text(errors="replace").splitlines()
+    # PaymentDeclined, or PaymentTokenInUse when the demo declined the same test card a moment ago
+    [failed] = [line for line in lines if declined in line and "FAILED" in line]
+    assert re.fullmatch(rf"booking {declined} FAILED Payment(Declined|TokenInUse)", failed), failed
+    assert f"booking {confirmed} SUCCEEDED" in lines
+    assert not [line for line in lines if "FailureEventException" in line or "StateFail" in line]
