@@ -9,9 +9,12 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from offline.auth import TokenIssuer, find_server, server_key_file
+import pytest
+
+from offline.auth import TokenIssuer, find_server, publish_server_key, server_key_file
 from tests.e2e.conftest import ROOT, Server
 
 GET_FLIGHT = 'query { getFlight(id: "SA1001-LGW-MAD") { id } }'
@@ -98,3 +101,19 @@ def test_the_server_log_says_each_booking_end_in_one_line(server: Server, tokens
     assert re.fullmatch(rf"booking {declined} FAILED Payment(Declined|TokenInUse)", failed), failed
     assert f"booking {confirmed} SUCCEEDED" in lines
     assert not [line for line in lines if "FailureEventException" in line or "StateFail" in line]
+
+
+def test_the_demo_says_in_one_line_when_the_server_it_found_does_not_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # a key file of a server that is not listening
+    port = free_port()
+    publish_server_key(f"http://127.0.0.1:{port}", port, "a-key-nobody-serves-with-32-bytes-or-more")
+
+    result = offline("demo", env={"XDG_RUNTIME_DIR": str(tmp_path)})
+
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"python -m offline demo: cannot reach http://127.0.0.1:{port} (is `make run` running?)"
+    ]
