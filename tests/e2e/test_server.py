@@ -228,11 +228,28 @@ def test_the_readme_quick_start_runs_as_written(server: Server) -> None:
     )
 
     assert result.returncode == 0, result.stderr
+    assert not re.search(r"^sleep ", script, re.M), "a fixed sleep races the saga: poll getBooking"
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     booked = answers[0]["data"]["processBooking"]
     assert booked["status"] == "UNCONFIRMED"
+    final = answers[1]["data"]["getBooking"]
+    assert (final["id"], final["status"]) == (booked["id"], "CONFIRMED")
+    assert re.fullmatch(r"[A-Z2-9]{6}", final["bookingReference"])
     mine = answers[-1]["data"]["getBookingByStatus"]["items"]
     assert booked["id"] in {item["id"] for item in mine}
+
+
+def test_the_readme_names_the_booking_reference_alphabet() -> None:
+    from booking.bookings import REFERENCE_ALPHABET, REFERENCE_LENGTH
+
+    readme = (ROOT / "README.md").read_text()
+    [said] = re.findall(
+        r"`bookingReference` of six letters and digits \(`(\w+)`: A-Z and 2-9 without O, I, 0 or 1\)", readme
+    )
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ23456789") - set("OI01")
+    assert set(REFERENCE_ALPHABET) == alphabet
+    assert REFERENCE_LENGTH == 6 == len(said)
+    assert set(said) <= alphabet
 
 
 def _path_with_python() -> str:
