@@ -909,7 +909,7 @@ def _read_body(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, An
             raise _Malformed("Request body is empty.")
         try:
             request = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, nested past the parser, or digits past int's limit
             raise _Malformed("Unable to parse GraphQL query.") from None
     if not isinstance(request, Mapping):
         raise _Malformed("Unable to parse GraphQL query.")

@@ -22,13 +22,19 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 from offline.auth import TokenIssuer
 from offline.stack import OfflineStack
 
 MAX_BODY_BYTES = 1_048_576
 """Larger GraphQL requests get HTTP 413, as AppSync refuses requests over its 1 MB limit."""
+READ_TIMEOUT = 10.0
+"""Seconds a connection may keep the server waiting for the next bytes of a request (its headers,
+its body) or of the next request on a kept-alive connection; then the server hangs up."""
+MAX_CONNECTIONS = 512
+"""Connections served at once (each holds a thread); the next one is answered 503 and closed. Above
+what the e2e crowd test opens (200 clients plus the stack's own calls to this port)."""
 
 StartResponse = Callable[..., Any]
 
@@ -43,9 +49,19 @@ FAVICON = (
 class OfflineServer:
     """A threaded WSGI server around one `OfflineStack`."""
 
-    def __init__(self, stack: OfflineStack, host: str = "127.0.0.1", port: int = 4000) -> None:
+    def __init__(
+        self,
+        stack: OfflineStack,
+        host: str = "127.0.0.1",
+        port: int = 4000,
+        *,
+        read_timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.stack = stack
-        self._server: BaseWSGIServer = make_server(host, port, self, threaded=True)
+        handler = type("RequestHandler", (WSGIRequestHandler,), {"timeout": read_timeout})
+        self._server: BaseWSGIServer = _BoundedServer(host, port, self, handler=handler)
+        self._server.slots = threading.BoundedSemaphore(max_connections)
         self._thread: threading.Thread | None = None
 
     @property
@@ -72,6 +88,8 @@ class OfflineServer:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/graphql":
             return self._graphql(environ, start_response, method)
+        if path.rstrip("/").lower() == "/graphql":
+            return _error(start_response, 404, "NotFoundException", "No such path: GraphQL is POST /graphql.")
         if path in ("/", "/index.html") and method == "GET":
             page = resources.files("offline").joinpath("static/index.html").read_bytes()
             return _respond(start_response, 200, page, "text/html; charset=utf-8")
@@ -80,6 +98,15 @@ class OfflineServer:
         if path == SIGN_IN_PATH:
             status, answer = page_token(self.stack.api.tokens, environ, method)
             return _respond(start_response, status, json.dumps(answer).encode(), "application/json")
+        return self._aws(environ, start_response)
+
+    def _aws(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """moto, for a request it can route: AWS SDKs sign with SigV4, and moto reads the service
+        from the signature's scope (a bearer token there made it fail with an IndexError)."""
+        authorization = str(environ.get("HTTP_AUTHORIZATION", ""))
+        if authorization and not authorization.startswith("AWS4-HMAC-SHA256 "):
+            message = "Authorization header requires a SigV4 signature (AWS4-HMAC-SHA256 Credential=…)."
+            return _error(start_response, 400, "IncompleteSignatureException", message)
         return self.stack.endpoint_app(environ, start_response)
 
     def _graphql(
@@ -94,7 +121,14 @@ class OfflineServer:
             return _error(
                 start_response, 415, "UnsupportedMediaTypeException", "Content-Type must be application/json."
             )
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = _content_length(environ)
+        if length is None:
+            return _error(
+                start_response,
+                400,
+                "MalformedHttpRequestException",
+                "Content-Length must be a number of bytes.",
+            )
         if length > MAX_BODY_BYTES:
             return _error(
                 start_response,
@@ -102,7 +136,16 @@ class OfflineServer:
                 "PayloadTooLargeException",
                 f"Request body is over {MAX_BODY_BYTES} bytes.",
             )
-        body = _body(environ, limit=MAX_BODY_BYTES)
+        try:
+            body = bytes(environ["wsgi.input"].read(length)) if length else b""
+        except TimeoutError:
+            return _error(
+                start_response, 408, "RequestTimeoutException", "The request body did not arrive in time."
+            )
+        if len(body) < length:
+            return _error(
+                start_response, 400, "MalformedHttpRequestException", "The request body ended early."
+            )
         status, answer = self.stack.api.execute(
             body,
             authorization=environ.get("HTTP_AUTHORIZATION"),
@@ -169,15 +212,49 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Payload Too Large",
     415: "Unsupported Media Type",
 }
 
 
-def _body(environ: dict[str, Any], limit: int) -> bytes:
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    stream = environ["wsgi.input"]
-    return bytes(stream.read(min(length, limit))) if length else b""
+def _content_length(environ: dict[str, Any]) -> int | None:
+    """The body's length in bytes; None unless Content-Length is digits only (not -5, 1e3 or abc)."""
+    text = str(environ.get("CONTENT_LENGTH") or "0").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+class _BoundedServer(ThreadedWSGIServer):
+    """A thread per connection, as werkzeug's, at most `slots` of them at once; the handler's
+    `timeout` bounds every read from the client."""
+
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            body = json.dumps(_error_body("ServiceUnavailableException", "Too many connections.")).encode()
+            head = (
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            try:
+                request.settimeout(1.0)
+                request.sendall(head.encode() + body)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
