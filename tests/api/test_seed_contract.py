@@ -320,11 +320,12 @@ def test_every_document_the_tree_shows_a_client_validates_against_the_schema() -
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text()
     page = (root / "offline" / "static" / "index.html").read_text()
-    documents = [json.loads(body)["query"] for body in re.findall(r"-d '(\{\"query\".*?\})'", readme)]
+    quoted = re.findall(r"""'\{"query": ("(?:[^"\\]|\\.)*")""", readme)  # '{"query": "…" in a shell line
+    documents = [json.loads(text) for text in quoted]
     documents += [json.loads(f'"{text}"') for text in re.findall(r'/\* GraphQL \*/ "(.*?)";', page)]
     documents += [cli.BOOK, cli.GET, cli.FLIGHTS, SEED_BOOK, SEED_LIST]
     schema = load_schema(SCHEMA)
 
-    assert len(documents) == 2 + 4 + 5
+    assert len(documents) == 3 + 4 + 5
     for document in documents:
         assert validate(schema, parse(document)) == [], document
