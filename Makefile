@@ -23,6 +23,8 @@ RUNTIME := $(shell sed -nE 's/^ +Runtime: (python3\.[0-9]+).*/\1/p' template.yam
 BUILD_IN = $(if $(shell $(RUNTIME) -c '' >/dev/null 2>&1 && echo y),host,$(if $(shell docker info >/dev/null 2>&1 && echo y),container))
 HOST ?= 127.0.0.1
 PORT ?= 4000
+# e.g. SERVE_FLAGS=--fast-retries; a non-loopback HOST needs --allow-anyone-on-the-network
+SERVE_FLAGS ?=
 
 .PHONY: venv test lint checkov typecheck unit run bench deploy clean
 
@@ -57,7 +59,7 @@ test: lint checkov
 	$(BIN)/pytest
 
 run: venv
-	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT)
+	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT) $(SERVE_FLAGS)
 
 bench: venv
 	$(BIN)/python bench/transitions.py

@@ -70,7 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not is_loopback(args.host) and not args.expose:
             parser.error(
                 f"--host {args.host} is not a loopback address: the AWS endpoint takes any credentials, so "
-                f"anyone who reaches it can read and change every booking. Add {EXPOSE_FLAG} if you mean it."
+                f"anyone who reaches it can read and change every booking. Add {EXPOSE_FLAG} "
+                f"(make run SERVE_FLAGS={EXPOSE_FLAG}) if you mean it."
             )
         return _serve(args.host, args.port, args.fast_retries, args.shutdown_wait)
     try:
