@@ -20,12 +20,16 @@ from tests.e2e.conftest import Server
 QUERY = json.dumps({"query": '{ getFlight(id: "SA1001-LGW-MAD") { id } }'}).encode()
 
 
-def exchange(url: str, request: bytes, timeout: float = 20) -> tuple[int, dict[str, Any] | bytes]:
-    """Send raw bytes, read the answer to the end: (status, JSON body or raw bytes); (0, b"") if the
-    server hung up without answering."""
+def exchange(
+    url: str, request: bytes, timeout: float = 20, *, done: bool = False
+) -> tuple[int, dict[str, Any] | bytes]:
+    """Send raw bytes (`done`: then say so, as a client that has nothing more to send), read the answer
+    to the end: (status, JSON body or raw bytes); status 0 if the answer has no status line."""
     parts = urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as connection:
         connection.sendall(request)
+        if done:
+            connection.shutdown(socket.SHUT_WR)
         answer = b""
         while chunk := connection.recv(65536):
             answer += chunk
@@ -40,8 +44,8 @@ def exchange(url: str, request: bytes, timeout: float = 20) -> tuple[int, dict[s
             )
             if length is not None and len(body) >= length:
                 break
-    if not answer:
-        return 0, b""
+    if not answer.startswith(b"HTTP/"):
+        return 0, answer  # nothing, or an HTTP/0.9 answer (a body alone) to bytes that were not HTTP/1
     head, _, body = answer.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     try:
