@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from graphql import Source
 
 from offline.appsync import SERIAL_FIELDS, _IndexedSource
@@ -32,7 +33,7 @@ def test_twenty_thousand_aliased_resolvers_are_refused_at_once_with_one_error() 
     assert error["errorType"] == "ResolverExecutionLimitReached"
     assert "more than 200" in error["message"]
     assert lambdas.payloads == []
-    assert took < 5, took
+    assert took < 30, took  # minutes before the document was counted up front
 
 
 def test_fragments_spread_over_and_over_are_counted_where_they_are_spread() -> None:
@@ -65,7 +66,14 @@ def test_indexed_locations_are_graphql_cores() -> None:
         assert indexed.get_location(position) == plain.get_location(position), position
 
 
-def test_thousands_of_failing_fields_are_placed_on_their_lines_in_linear_time() -> None:
+def test_thousands_of_failing_fields_are_placed_on_their_lines_in_linear_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def scan(source: Source, position: int) -> None:
+        raise AssertionError("graphql-core's get_location scans the document from the start for each error")
+
+    monkeypatch.setattr(Source, "get_location", scan)
+
     def refuse(event: Any) -> Any:
         raise LookupError("no such flight")
 
@@ -77,7 +85,7 @@ def test_thousands_of_failing_fields_are_placed_on_their_lines_in_linear_time() 
     took = time.monotonic() - started
     assert len(body["errors"]) == count
     assert body["errors"][-1]["locations"] == [{"line": count, "column": 1, "sourceName": None}]
-    assert took < 10, took
+    assert took < 30, took
 
 
 def test_a_thousand_mutation_fields_are_refused_and_nothing_is_booked(stack: OfflineStack) -> None:
