@@ -14,7 +14,6 @@ HTTP. DynamoDB requests arriving over HTTP take the same lock as in-process call
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
-from offline.auth import TokenIssuer
+from offline.auth import TokenIssuer, is_loopback
 from offline.stack import OfflineStack
 
 MAX_BODY_BYTES = 1_048_576
@@ -161,7 +160,7 @@ def page_token(tokens: TokenIssuer, environ: dict[str, Any], method: str) -> tup
     cannot read the answer: JSON needs a CORS preflight this server never grants)."""
     if method != "POST":
         return 405, _error_body("MalformedHttpRequestException", "Use POST to sign in.")
-    if not (_is_loopback(str(environ.get("REMOTE_ADDR", ""))) and _is_loopback(_host(environ))):
+    if not (is_loopback(str(environ.get("REMOTE_ADDR", ""))) and is_loopback(_host(environ))):
         return 403, _error_body("ForbiddenException", "Tokens are minted for loopback clients only.")
     content_type = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
@@ -190,15 +189,6 @@ def _host(environ: dict[str, Any]) -> str:
         return urlsplit("//" + str(environ.get("HTTP_HOST", ""))).hostname or ""
     except ValueError:
         return ""
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _error_body(error_type: str, message: str) -> dict[str, Any]:

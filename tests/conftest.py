@@ -28,6 +28,21 @@ DASHBOARD_METRICS = frozenset(
 """DESIGN §2: the metric names the ServerlessAirline dashboards read (namespace, dimension `service`)."""
 
 
+FUNCTIONS = (
+    "ReserveFlightFunction",
+    "ReleaseFlightFunction",
+    "ReserveBookingFunction",
+    "CollectPaymentFunction",
+    "RefundPaymentFunction",
+    "ConfirmBookingFunction",
+    "CancelBookingFunction",
+    "NotifyBookingFunction",
+    "ApiFunction",
+)
+"""The template's functions: the saga's eight task functions and the Api function. A new one must be
+added here, and so gets every check of tests/template and tests/api."""
+
+
 @pytest.fixture
 def stack() -> Iterator[OfflineStack]:
     """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries and

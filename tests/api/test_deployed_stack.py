@@ -14,18 +14,8 @@ import pytest
 
 from offline import template as cfn
 from offline.stack import TEMPLATE, OfflineStack
+from tests.conftest import FUNCTIONS
 
-FUNCTIONS = (
-    "ReserveFlightFunction",
-    "ReleaseFlightFunction",
-    "ReserveBookingFunction",
-    "CollectPaymentFunction",
-    "RefundPaymentFunction",
-    "ConfirmBookingFunction",
-    "CancelBookingFunction",
-    "NotifyBookingFunction",
-    "ApiFunction",
-)
 FUNCTION_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
 
 

@@ -28,24 +28,11 @@ from cfnlint.api import lint_file
 
 from offline import deployer
 from offline import template as cfn
-from tests.conftest import DASHBOARD_METRICS
+from tests.conftest import DASHBOARD_METRICS, FUNCTIONS
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
 
-FUNCTIONS = (
-    "ReserveFlightFunction",
-    "ReleaseFlightFunction",
-    "ReserveBookingFunction",
-    "CollectPaymentFunction",
-    "RefundPaymentFunction",
-    "ConfirmBookingFunction",
-    "CancelBookingFunction",
-    "NotifyBookingFunction",
-    "ApiFunction",
-)
-"""The eight task functions of the saga and the Api function; a new one must be added here, and so gets
-every check."""
 
 PSEUDO_PARAMETERS = {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::URLSuffix"}
 
