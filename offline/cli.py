@@ -127,7 +127,7 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     url = server.url
     print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
-    print(f"  Query page   {url}/")
+    print(f"  Query page   {url}/   (sign in with any name, book, follow the booking, list yours)")
     print(f"  AWS endpoint {url}   region {REGION} (samconfig.toml), any credentials, e.g.")
     print(
         f"    AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline aws --endpoint-url {url} "
@@ -136,7 +136,7 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     print(f"  Payment API  {stack.gateway.url}   (tok_visa… approves, tok_chargeDeclined is declined)")
     print(f"  State machine {stack.resource('ProcessBooking')}")
     print(f"  Flights      {', '.join(flights)}")
-    print("  A token:     python -m offline token --sub alice        (Admin: add --group Admin)")
+    print("  A token:     .venv/bin/python -m offline token --sub alice   (Admin: add --group Admin)")
     print(f"  Token key    {key_file}   (made for this run, removed when it stops)")
     print("Ctrl-C stops.", flush=True)
 

@@ -117,3 +117,10 @@ def test_the_demo_says_in_one_line_when_the_server_it_found_does_not_answer(
     assert result.stderr.splitlines() == [
         f"python -m offline demo: cannot reach http://127.0.0.1:{port} (is `make run` running?)"
     ]
+
+
+def test_the_first_screen_says_how_to_book_from_the_page(server: Server) -> None:
+    banner = server.log.read_text(errors="replace").split("Ctrl-C stops.", 1)[0]
+
+    assert f"Query page   {server.url}/   (sign in with any name, book" in banner
+    assert "warning" not in banner.lower()
