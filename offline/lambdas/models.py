@@ -113,7 +113,7 @@ def unknown_function(error: UnknownFunction) -> InvokeResponse:
     return service_error(404, "ResourceNotFoundException", str(error))
 
 
-def throttled(function: LocalFunction) -> InvokeResponse:
+def throttled() -> InvokeResponse:
     """What Lambda answers when a function's reserved concurrency is all in use."""
     return service_error(
         429,

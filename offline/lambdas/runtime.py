@@ -172,7 +172,7 @@ class LambdaRuntime:
             self.invocations.append(
                 Invocation(function.name, event, "Lambda.TooManyRequestsException", request_id)
             )
-            return throttled(function)
+            return throttled()
         outcome: Outcome | None = None
         try:
             outcome = sandbox.invoke(request_id, raw)

@@ -19,9 +19,9 @@ from botocore.credentials import Credentials
 from offline import aws
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer
-from offline.lambdas import InvokeResponse
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack
 from offline.template import REGION
+from tests.api.scripted import ScriptedLambdas
 
 ACCOUNT = "123456789012"
 TRUSTED = f"arn:aws:iam::{ACCOUNT}:role/services/booking-reader"
@@ -130,28 +130,13 @@ def test_an_iam_caller_cannot_write_appsync_refuses_the_field_and_the_function_n
 
 
 # ---------------------------------------------------------------------- the offline signature check
-class Echo:
-    """A function that answers every field with its event's identity."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    def find(self, name: str) -> str:
-        return name
-
-    def invoke(self, name: str, payload: str) -> InvokeResponse:
-        event = json.loads(payload)
-        self.events.append(event)
-        return InvokeResponse(200, json.dumps({"id": "F1"}).encode())
-
-
 def test_a_signed_request_carries_appsyncs_iam_identity_key_for_key() -> None:
-    lambdas = Echo()
+    lambdas = ScriptedLambdas(lambda event: {"id": "F1"})
     api = AppSyncApi(SCHEMA, TEMPLATE, lambdas, TokenIssuer())
     caller = api.iam.add(IamCaller.role_session(OTHER, "s1"))
     status, body = signed(api, caller, '{ getFlight(id: "F1") { id } }')
     assert (status, body) == (200, {"data": {"getFlight": {"id": "F1"}}})
-    assert lambdas.events[0]["identity"] == {
+    assert lambdas.payloads[0]["identity"] == {
         "accountId": ACCOUNT,
         "cognitoIdentityPoolId": None,
         "cognitoIdentityId": None,
@@ -164,7 +149,7 @@ def test_a_signed_request_carries_appsyncs_iam_identity_key_for_key() -> None:
 
 
 def test_a_wrong_signature_or_unknown_key_is_401_and_nothing_runs() -> None:
-    lambdas = Echo()
+    lambdas = ScriptedLambdas(lambda event: {"id": "F1"})
     api = AppSyncApi(SCHEMA, TEMPLATE, lambdas, TokenIssuer())
     known = api.iam.add(IamCaller.role_session(TRUSTED))
     stranger = IamCaller.role_session(TRUSTED)
@@ -174,4 +159,4 @@ def test_a_wrong_signature_or_unknown_key_is_401_and_nothing_runs() -> None:
     ):
         assert status == 401
         assert body["errors"][0]["errorType"] == "UnauthorizedException"
-    assert lambdas.events == []
+    assert lambdas.payloads == []

@@ -8,7 +8,6 @@ mechanics (batch chunks, errors, limits, threads) that the real function cannot 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 import uuid
@@ -23,8 +22,8 @@ from graphql import GraphQLObjectType, build_schema, parse, validate
 from offline import template as cfn
 from offline.appsync import AppSyncApi, load_resolvers, load_schema
 from offline.auth import AUDIENCE, ISSUER, InvalidToken, TokenIssuer
-from offline.lambdas import InvokeResponse
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack, departure_in
+from tests.api.scripted import ScriptedLambdas
 from tests.conftest import unique_token
 
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
@@ -423,27 +422,6 @@ def test_a_resolver_exception_is_the_fields_error_with_its_type_and_message(stac
 
 
 # ---------------------------------------------------------------------- mechanics, with a scripted function
-class ScriptedLambdas:
-    """Stands in for `LambdaRuntime`: `answer` is the function; every payload it gets is kept."""
-
-    def __init__(self, answer: Callable[[Any], Any]) -> None:
-        self.answer = answer
-        self.payloads: list[Any] = []
-
-    def find(self, name: str) -> str:
-        return name
-
-    def invoke(self, name: str, payload: str) -> InvokeResponse:
-        event = json.loads(payload)
-        self.payloads.append(event)
-        try:
-            result = self.answer(event)
-        except Exception as error:  # the Lambda runtime's report of an unhandled exception
-            body = {"errorType": type(error).__name__, "errorMessage": str(error)}
-            return InvokeResponse(200, json.dumps(body).encode(), function_error="Unhandled")
-        return InvokeResponse(200, json.dumps(result).encode())
-
-
 class FlightMissing(Exception):
     pass
 

@@ -9,34 +9,17 @@ same idempotency key.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from offline.appsync import AppSyncApi
 from offline.auth import TokenIssuer
-from offline.lambdas import InvokeResponse, LocalFunction
 from offline.lambdas.models import throttled
 from offline.stack import SCHEMA, TEMPLATE
+from tests.api.scripted import ScriptedLambdas
 
 TOKENS = TokenIssuer("a-test-key-that-is-long-enough-for-hs256")
 
 
-class ThrottledLambdas:
-    """Stands in for `LambdaRuntime` with every invocation beyond the function's reserved concurrency."""
-
-    def __init__(self) -> None:
-        self.payloads: list[Any] = []
-
-    def find(self, name: str) -> str:
-        return name
-
-    def invoke(self, name: str, payload: str) -> InvokeResponse:
-        self.payloads.append(json.loads(payload))
-        return throttled(LocalFunction(logical_id=name, name=name, arn=name, handler="", environment={}))
-
-
 def test_a_throttled_invocation_is_a_lambda_throttling_error_on_its_field_and_no_data() -> None:
-    lambdas = ThrottledLambdas()
+    lambdas = ScriptedLambdas(lambda event: throttled())
     api = AppSyncApi(SCHEMA, TEMPLATE, lambdas, TOKENS)  # type: ignore[arg-type]
 
     status, body = api.execute(
