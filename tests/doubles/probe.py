@@ -18,6 +18,7 @@ class ProbeFailure(Exception):
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     print(f"probe {event.get('say', '')}")
+    began = time.time()
     if event.get("sleep"):
         time.sleep(float(event["sleep"]))
     if event.get("fail"):
@@ -26,6 +27,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         os._exit(3)
     return {
         "pid": os.getpid(),
+        "ran": [began, time.time()],
         "environment": dict(os.environ),
         "request_id": context.aws_request_id,
         "remaining_ms": context.get_remaining_time_in_millis(),

@@ -112,7 +112,6 @@ def test_the_first_invocation_is_a_cold_start_and_the_next_reuses_the_warm_sandb
 
 def test_concurrent_invocations_run_in_parallel_sandboxes(runtime: LambdaRuntime) -> None:
     answers: list[dict[str, Any]] = []
-    started = time.monotonic()
 
     def call() -> None:
         answers.append(invoke(runtime, sleep=0.5)[1])
@@ -124,7 +123,9 @@ def test_concurrent_invocations_run_in_parallel_sandboxes(runtime: LambdaRuntime
         thread.join()
 
     assert len({answer["pid"] for answer in answers}) == 3
-    assert time.monotonic() - started < 1.4  # three half-second invocations did not take turns
+    latest_start = max(answer["ran"][0] for answer in answers)
+    earliest_end = min(answer["ran"][1] for answer in answers)
+    assert latest_start < earliest_end  # all three handlers were running at one moment: no turns taken
     assert runtime.sandboxes("probe") == 3
 
 
