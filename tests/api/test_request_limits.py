@@ -45,7 +45,7 @@ def test_fragments_spread_over_and_over_are_counted_where_they_are_spread() -> N
     query = "query { ...F59 }\n" + "\n".join(fragments)  # 2^60 resolvers, in 60 lines
     started = time.monotonic()
     _, body = api.execute({"query": query}, authorization=TOKENS.mint("ann"))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 30  # counting 2^60 spreads one by one would never end
     assert [error["errorType"] for error in body["errors"]] == ["ResolverExecutionLimitReached"]
     assert lambdas.payloads == []
 
