@@ -99,11 +99,11 @@ class Caller:
             return
         raise Unauthorized(f"Not Authorized to access {field} on type Query")
 
-    def require_writer_of(self, customer: str | None) -> None:
-        """Only the owner and Admin may check a booking in; services only read."""
+    def require_writer_of(self, customer: str | None, field: str = "updateBooking") -> None:
+        """Only the owner and Admin may check a booking in or cancel it; services only read."""
         if self.is_admin or (self.sub is not None and self.sub == customer):
             return
-        raise Unauthorized("Not Authorized to access updateBooking on type Mutation")
+        raise Unauthorized(f"Not Authorized to access {field} on type Mutation")
 
     def require_admin(self, field: str) -> None:
         if self.is_admin or self.is_service:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, NoReturn
 
 from botocore.exceptions import ClientError
 
 from booking.access import Caller
-from booking.bookings import CONFIRMED, BookingRepository
+from booking.bookings import CANCELLED, CANCELLING, CONFIRMED, UNCONFIRMED, BookingRepository
 from booking.conditions import booking_filter, status_condition
 from booking.errors import BadRequest, NotFound, Unauthorized
 from booking.flights import FlightRepository
@@ -40,6 +40,7 @@ SERVER_SET = ("id", "status", "customer", "checkedIn")
 MASK = "****"
 READ_REFUSED = "Not Authorized to access getBooking on type Query"
 WRITE_REFUSED = "Not Authorized to access updateBooking on type Mutation"
+CANCEL_REFUSED = "Not Authorized to access cancelBooking on type Mutation"
 
 _EXECUTION_STATUS = {"RUNNING": "UNCONFIRMED", "SUCCEEDED": "CONFIRMED"}
 
@@ -54,12 +55,16 @@ class BookingApi:
         stepfunctions: Any,
         state_machine_arn: str,
         tokens: PageTokens,
+        cancel_state_machine_arn: str = "",
+        cancellation_cutoff: timedelta = timedelta(hours=2),
     ) -> None:
         self.bookings = bookings
         self.flights = flights
         self.sfn = stepfunctions
         self.state_machine_arn = state_machine_arn
         self.tokens = tokens
+        self.cancel_state_machine_arn = cancel_state_machine_arn
+        self.cancellation_cutoff = cancellation_cutoff
 
     # ------------------------------------------------------------------ mutations
     def process_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -130,12 +135,99 @@ class BookingApi:
                 raise BadRequest(
                     f"booking {booking_id} is {booking.get('status')}: only a CONFIRMED booking can check in"
                 )
+            if checked_in and booking.get("cancellationKey"):
+                raise BadRequest(f"booking {booking_id} is being cancelled: it cannot check in")
             if booking.get("checkedIn") is checked_in:
                 return _booking(booking, caller)
             if self.bookings.set_checked_in(booking_id, checked_in, str(booking.get("updatedAt", ""))):
                 updated = self.bookings.get_item(booking_id)
                 return _booking(updated or booking, caller)
         raise BadRequest(f"booking {booking_id} keeps changing; try again")
+
+    def cancel_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Refuse what must be refused, record the request on the row, start the cancellation saga.
+
+        The recorded request is the one arbiter of every race (decision 0008): it is written only on
+        a CONFIRMED, not checked-in booking that holds no other request, and only if the booking is
+        still the version these checks read; so two cancellations, or a cancellation and a check-in,
+        cannot both win. The saga is named after the booking, so it starts once.
+        """
+        booking_id = _matching(arguments, "id", BOOKING_ID, "a booking id")
+        given = arguments.get("idempotencyKey")
+        if given is not None:
+            given = _matching(arguments, "idempotencyKey", IDEMPOTENCY_KEY, "8-64 characters [A-Za-z0-9_-]")
+        key = given or uuid.uuid4().hex  # no key: this request is unlike any other
+        for _ in range(3):
+            booking = self.bookings.get_item(booking_id)
+            if booking is None:
+                self._refuse_cancelling_no_row(caller, booking_id)
+            caller.require_writer_of(booking.get("customer"), "cancelBooking")
+            if given is not None and booking.get("cancellationKey") == given:
+                return self._start_cancellation(booking, given)  # the same request again
+            self._check_cancellable(booking)
+            seen = str(booking.get("updatedAt", ""))
+            if self.bookings.request_cancellation(booking_id, key, caller.label, seen):
+                return self._start_cancellation(booking, key)
+        raise BadRequest(f"booking {booking_id} keeps changing; try again")
+
+    def _refuse_cancelling_no_row(self, caller: Caller, booking_id: str) -> NoReturn:
+        """No row yet: the booking saga may still be on its first step; never an existence oracle."""
+        execution = self._execution(booking_id)
+        if execution is not None:
+            caller.require_writer_of(json.loads(execution["input"]).get("customer"), "cancelBooking")
+            raise BadRequest(f"booking {booking_id} is not confirmed yet; cancel it once it is CONFIRMED")
+        if caller.is_admin:
+            raise NotFound(f"booking {booking_id} does not exist")
+        raise Unauthorized(CANCEL_REFUSED)
+
+    def _check_cancellable(self, booking: dict[str, Any]) -> None:
+        booking_id, status = booking["id"], booking.get("status")
+        if status == UNCONFIRMED:
+            raise BadRequest(f"booking {booking_id} is not confirmed yet; cancel it once it is CONFIRMED")
+        if status == CANCELLED:
+            raise BadRequest(f"booking {booking_id} is already cancelled")
+        if status == CANCELLING or booking.get("cancellationKey"):
+            raise BadRequest(f"booking {booking_id} is already being cancelled")
+        if status != CONFIRMED:  # pragma: no cover - the enum has no other value
+            raise BadRequest(f"booking {booking_id} is {status}; only a CONFIRMED booking can be cancelled")
+        if booking.get("checkedIn"):
+            raise BadRequest(
+                f"booking {booking_id} is checked in; undo the check-in (updateBooking checkedIn: false) "
+                "to cancel it"
+            )
+        flight = self.flights.get_item(str(booking.get("bookingOutboundFlightId")))
+        departure = _timestamp(str((flight or {}).get("departureDateTime", "")))
+        if departure is None:
+            raise BadRequest(f"the flight of booking {booking_id} no longer exists; it cannot be cancelled")
+        closes = departure - self.cancellation_cutoff
+        if datetime.now(UTC) >= closes:
+            minutes = int(self.cancellation_cutoff.total_seconds() // 60)
+            raise BadRequest(
+                f"too late to cancel booking {booking_id}: cancellations close {minutes} minutes before "
+                f"departure ({closes.isoformat().replace('+00:00', 'Z')})"
+            )
+
+    def _start_cancellation(self, booking: dict[str, Any], key: str) -> dict[str, Any]:
+        """Start (or find started) the saga of the cancellation recorded with this key."""
+        booking_id = booking["id"]
+        saga_input = {
+            "bookingId": booking_id,
+            "customer": booking.get("customer"),
+            "outboundFlightId": booking.get("bookingOutboundFlightId"),
+            "cancellationKey": key,
+        }
+        try:
+            self.sfn.start_execution(
+                stateMachineArn=self.cancel_state_machine_arn, name=booking_id, input=json.dumps(saga_input)
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            started = self._execution(booking_id, self.cancel_state_machine_arn)
+            if started is None or json.loads(started["input"]).get("cancellationKey") != key:
+                raise BadRequest(f"booking {booking_id} is already being cancelled") from None
+        status = booking.get("status")
+        return {"id": booking_id, "status": CANCELLING if status == CONFIRMED else status}
 
     # ------------------------------------------------------------------ queries
     def get_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any] | None:
@@ -227,8 +319,9 @@ class BookingApi:
         return [found.get(i) if isinstance(i, str) else None for i in ids]
 
     # ------------------------------------------------------------------ helpers
-    def _execution(self, booking_id: str) -> dict[str, Any] | None:
-        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    def _execution(self, booking_id: str, state_machine_arn: str | None = None) -> dict[str, Any] | None:
+        machine = state_machine_arn or self.state_machine_arn
+        arn = machine.replace(":stateMachine:", ":execution:") + f":{booking_id}"
         try:
             description: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
         except ClientError as error:
@@ -253,6 +346,7 @@ def _booking(item: dict[str, Any], caller: Caller) -> dict[str, Any]:
         "createdAt": item.get("createdAt"),
         "bookingReference": item.get("bookingReference"),
         "bookingOutboundFlightId": item.get("bookingOutboundFlightId"),
+        "refund": item.get("refund"),
     }
 
 

@@ -1,7 +1,9 @@
 """The booking row and its status transitions, each guarded by a condition in the write.
 
-UNCONFIRMED → CONFIRMED → (CANCELLED only by a compensation) and UNCONFIRMED → CANCELLED. Every
-method is idempotent: a second run with the same booking id finds its own earlier write through
+The booking saga: UNCONFIRMED → CONFIRMED, or → CANCELLED by its compensations. A customer's
+cancellation (decision 0008): the API records the request on a CONFIRMED booking (`cancellationKey`,
+one per booking), then the cancellation saga moves CONFIRMED → CANCELLING → CANCELLED. Every method
+is idempotent: a second run with the same booking id (and key) finds its own earlier write through
 the condition that failed and returns the same result instead of an error.
 """
 
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
 UNCONFIRMED = "UNCONFIRMED"
 CONFIRMED = "CONFIRMED"
 CANCELLED = "CANCELLED"
+CANCELLING = "CANCELLING"
+CUSTOMER_CANCELLED = "CustomerCancelled"
+"""The reason a customer's (or Admin's) cancellation gives, on the row and in the event."""
 
 # No 0/O or 1/I: a reference is read aloud at check-in desks. 32**6 ≈ 1.07e9 references.
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -61,6 +66,7 @@ class BookingRecord:
     status: str
     created_at: str
     booking_reference: str | None = None
+    cancellation_key: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> BookingRecord:
@@ -71,6 +77,7 @@ class BookingRecord:
             status=item["status"]["S"],
             created_at=item["createdAt"]["S"],
             booking_reference=item.get("bookingReference", {}).get("S"),
+            cancellation_key=item.get("cancellationKey", {}).get("S"),
         )
 
     def as_output(self) -> dict[str, Any]:
@@ -243,6 +250,11 @@ class BookingRepository:
             )
         return existing
 
+    def payment_token(self, booking_id: str) -> str | None:
+        """The charge a booking row carries; None when there is no row (so it claimed no charge)."""
+        item = self._read(booking_id)
+        return item["paymentToken"]["S"] if item and "paymentToken" in item else None
+
     def charge_owner(self, payment_token: str) -> str | None:
         """The booking that claimed this charge, if any."""
         item = self._read(charge_claim_id(payment_token))
@@ -323,6 +335,114 @@ class BookingRepository:
                 raise store_error(error) from None
             return "cancelled" if error.response.get("Item") else "absent"
         return "cancelled"
+
+    def request_cancellation(
+        self, booking_id: str, key: str, requested_by: str, seen_updated_at: str
+    ) -> bool:
+        """Record a customer's cancellation on a CONFIRMED, not checked-in booking: one per booking.
+
+        The API's only write besides check-in, and like it conditional on the version its checks were
+        made on (`updatedAt`), so a cancellation and a check-in at once cannot both win: whichever
+        writes first changes `updatedAt`, and the other's write fails and is re-checked. The status
+        stays CONFIRMED: status changes belong to the cancellation saga. False: the booking changed.
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": booking_id}},
+                UpdateExpression="SET cancellationKey = :key, cancellationRequestedBy = :by, "
+                "cancellationRequestedAt = :now, updatedAt = :now",
+                ConditionExpression="#status = :confirmed AND checkedIn = :false AND updatedAt = :seen "
+                "AND attribute_not_exists(cancellationKey)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":key": {"S": key},
+                    ":by": {"S": requested_by},
+                    ":now": {"S": _now()},
+                    ":confirmed": {"S": CONFIRMED},
+                    ":false": {"BOOL": False},
+                    ":seen": {"S": seen_updated_at},
+                },
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise store_error(error) from None
+        return True
+
+    def begin_cancellation(self, booking_id: str, key: str) -> BookingRecord:
+        """CONFIRMED → CANCELLING for the cancellation this key names; a rerun finds it done."""
+        return self._cancellation_step(
+            booking_id,
+            key,
+            "SET #status = :cancelling, updatedAt = :now",
+            "cancellationKey = :key AND (#status = :confirmed OR #status = :cancelling)",
+            {":confirmed": {"S": CONFIRMED}, ":cancelling": {"S": CANCELLING}},
+            done=(CANCELLING, CANCELLED),
+        )
+
+    def finish_cancellation(self, booking_id: str, key: str, refund: dict[str, Any]) -> BookingRecord:
+        """CANCELLING → CANCELLED with the refund's outcome; a rerun (a redrive after the refund
+        finally went through) writes the newer outcome."""
+        return self._cancellation_step(
+            booking_id,
+            key,
+            "SET #status = :cancelled, cancellationReason = :reason, refund = :refund, updatedAt = :now",
+            "cancellationKey = :key AND (#status = :cancelling OR #status = :cancelled)",
+            {
+                ":cancelling": {"S": CANCELLING},
+                ":cancelled": {"S": CANCELLED},
+                ":reason": {"S": CUSTOMER_CANCELLED},
+                ":refund": {"M": {name: _attribute(value) for name, value in refund.items()}},
+            },
+            done=(),
+        )
+
+    def _cancellation_step(
+        self,
+        booking_id: str,
+        key: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        done: tuple[str, ...],
+    ) -> BookingRecord:
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": booking_id}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":key": {"S": key}, ":now": {"S": _now()}, **values},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise store_error(error) from None
+            before = error.response.get("Item")
+            if not before:
+                raise BookingNotFound(f"booking {booking_id} does not exist") from None
+            current = BookingRecord.from_item(before)
+            if current.cancellation_key == key and current.status in done:
+                return current  # a step further along already: this rerun has nothing to do
+            raise BookingStateConflict(
+                f"booking {booking_id} is {current.status}"
+                + ("" if current.cancellation_key == key else ", for another cancellation than this one")
+            ) from None
+        return BookingRecord.from_item(answer["Attributes"])
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """A refund outcome's field as a DynamoDB attribute (strings, whole numbers, null)."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
 
 
 def _now() -> str:

@@ -144,10 +144,15 @@ class CollectPaymentRequest:
 
 @dataclass(frozen=True)
 class RefundPaymentRequest:
-    """Refund Payment: give back whatever the charge holds for this booking."""
+    """Refund Payment: give back whatever the charge holds for this booking.
+
+    Without a token the function reads it from the booking row: the cancellation saga and a redrive
+    from the DLQ name the booking only, so no payment token travels through them."""
 
     booking_id: Identifier
-    payment_token: PaymentToken = field(repr=False)
+    payment_token: Annotated[str | None, optional(text(pattern=r"^[A-Za-z0-9_]{3,128}$"))] = field(
+        default=None, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,21 @@ class BookingIdentity:
     """Confirm Booking and Cancel Booking only need the booking id."""
 
     booking_id: Identifier
+
+
+CancellationKey = Annotated[str | None, optional(text(pattern=r"^[A-Za-z0-9_-]{8,64}$"))]
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Cancel Booking. `compensate` (the booking saga's compensation): any booking → CANCELLED.
+    `begin` and `finish` (the cancellation saga): CONFIRMED → CANCELLING → CANCELLED, for the
+    cancellation `cancellation_key` names; `finish` records the refund's outcome."""
+
+    booking_id: Identifier
+    action: Annotated[str, one_of("compensate", "begin", "finish")] = "compensate"
+    cancellation_key: CancellationKey = None
+    refund: Annotated[dict[str, Any] | None, optional(json_object)] = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ exception is logged and answered as `InternalFailure`: a client never sees a Pyt
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import AppSyncResolver
@@ -23,7 +24,7 @@ from booking.errors import BadRequest, BookingError, InternalFailure
 from booking.flights import FlightRepository
 from booking.observability import logger, metrics, tracer
 from booking.paging import PageTokens
-from booking.settings import optional_text, require
+from booking.settings import optional_float, optional_text, require
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.appsync_resolver_event import AppSyncResolverEvent
@@ -46,6 +47,8 @@ api = BookingApi(
     stepfunctions=stepfunctions(),
     state_machine_arn=require("STATE_MACHINE_ARN"),
     tokens=PageTokens(_page_key),
+    cancel_state_machine_arn=require("CANCEL_STATE_MACHINE_ARN"),
+    cancellation_cutoff=timedelta(minutes=optional_float("CANCELLATION_CUTOFF_MINUTES", 120.0)),
 )
 app = AppSyncResolver()
 
@@ -81,6 +84,13 @@ def process_booking(input: dict[str, Any]) -> Any:
 @app.resolver(type_name="Mutation", field_name="updateBooking")
 def update_booking(input: dict[str, Any]) -> Any:
     return _run("updateBooking", api.update_booking, input)
+
+
+@app.resolver(type_name="Mutation", field_name="cancelBooking")
+def cancel_booking(input: dict[str, Any]) -> Any:
+    answer = _run("cancelBooking", api.cancel_booking, input)
+    logger.info("cancellation requested", booking_id=answer["id"])
+    return answer
 
 
 @app.resolver(type_name="Query", field_name="getBooking")

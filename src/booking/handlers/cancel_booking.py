@@ -1,4 +1,11 @@
-"""Cancel Booking: the booking becomes CANCELLED; with no row (never reserved) nothing happens."""
+"""Cancel Booking: the booking becomes CANCELLED.
+
+Two sagas call it. The booking saga's compensation (`compensate`) cancels any booking and finds no
+row a no-op. The cancellation saga moves a customer's CONFIRMED booking to CANCELLING (`begin`)
+and, once the money and the seat are given back, to CANCELLED with the refund's outcome (`finish`);
+both only for the cancellation the API recorded (its key), so a stray or replayed task cannot cancel
+a booking nobody asked to cancel.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from booking.bookings import BookingRepository
 from booking.clients import dynamodb
-from booking.models import BookingIdentity, parse_task_input
+from booking.errors import InvalidSagaInput
+from booking.models import CancelRequest, parse_task_input
 from booking.observability import CORRELATION_ID_PATH, count, logger, metrics, tracer
 from booking.settings import require
 
@@ -15,17 +23,42 @@ if TYPE_CHECKING:
 
 bookings = BookingRepository(require("BOOKING_TABLE_NAME"), dynamodb())
 
+REFUND_OUTCOMES = frozenset({"refunded", "released", "nothing_to_refund", "not_claimed", "not_this_booking"})
+
+
+def refund_outcome(result: dict[str, Any] | None) -> dict[str, Any]:
+    """What the row keeps of Refund Payment's answer: its outcome, or `failed` with the error's name
+    when the step failed for good (its Catch result is the error). Never the error's message."""
+    result = result or {}
+    status = result.get("status")
+    if status in REFUND_OUTCOMES:
+        amount = int(result.get("amount") or 0)
+        return {"status": status, "amount": amount, "currency": result.get("currency")}
+    return {"status": "failed", "error": str(result.get("Error", "unknown"))[:128]}
+
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = parse_task_input(event, BookingIdentity)
+    request = parse_task_input(event, CancelRequest)
+    if request.action != "compensate" and request.cancellation_key is None:
+        raise InvalidSagaInput(f"CancelRequest: cancellationKey: Field required for {request.action}")
     try:
-        outcome = bookings.cancel(request.booking_id)
+        if request.action == "begin":
+            record = bookings.begin_cancellation(request.booking_id, str(request.cancellation_key))
+            logger.info("booking cancelling", status=record.status)
+            return {"status": record.status}
+        if request.action == "finish":
+            refund = refund_outcome(request.refund)
+            record = bookings.finish_cancellation(request.booking_id, str(request.cancellation_key), refund)
+            outcome = record.status
+        else:
+            outcome = bookings.cancel(request.booking_id)
     except Exception:
         count("FailedCancellation")
         raise
-    count("SuccessfulCancellation")
-    logger.info("booking cancelled" if outcome == "cancelled" else "no booking to cancel", outcome=outcome)
+    if outcome in ("cancelled", "CANCELLED"):
+        count("SuccessfulCancellation")
+    logger.info("booking cancelled" if outcome != "absent" else "no booking to cancel", outcome=outcome)
     return {"status": outcome}

@@ -9,6 +9,9 @@ another booking is that booking's money; a charge nobody has claimed yet may be 
 another booking on the same token (its Reserve Booking not yet run), so releasing it would cancel
 that booking's authorisation. This booking never captured an unclaimed charge either: Collect
 Payment runs only after Reserve Booking has written the claim.
+
+The key is one per booking, whichever saga refunds: a booking is refunded at most once, by its
+failed booking saga or by its cancellation, and a redrive of either repeats the same refund.
 """
 
 from __future__ import annotations
@@ -40,7 +43,11 @@ def refund_key(booking_id: str) -> str:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_task_input(event, RefundPaymentRequest)
-    owner = bookings.charge_owner(request.payment_token)
+    token = request.payment_token or bookings.payment_token(request.booking_id)
+    if token is None:
+        logger.info("no booking row: this booking never claimed a charge")
+        return {"status": "not_claimed", "amount": 0, "currency": None}
+    owner = bookings.charge_owner(token)
     if owner is None:
         logger.info("charge claimed by no booking; this booking took nothing from it")
         return {"status": "not_claimed", "amount": 0, "currency": None}
@@ -48,9 +55,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("charge belongs to another booking; nothing to give back", owner=owner)
         return {"status": "not_this_booking", "amount": 0, "currency": None}
     try:
-        refund = payments.refund(
-            charge_id=request.payment_token, idempotency_key=refund_key(request.booking_id)
-        )
+        refund = payments.refund(charge_id=token, idempotency_key=refund_key(request.booking_id))
     except InvalidPaymentRequest:
         count("InvalidPaymentRequest")
         logger.exception("refund request rejected by the Payment API")
