@@ -5,9 +5,9 @@ One module per emulated piece, so "where does X go offline?" has one answer:
 - `template`   reads template.yaml and resolves its intrinsic functions;
 - `lambdas`    runs the template's functions in sandbox processes, as Lambda does (`Invoke`);
 - `aws`        the AWS endpoint: Lambda to `lambdas`, everything else to moto, DynamoDB atomic;
-- `deployer`   creates tables, topic, queue, parameters and the state machine on moto;
+- `deployer`   creates tables, topic, queue, parameters, user pool and the state machine on moto;
 - `payment_gateway`  the embedded Payment API with its ledger;
-- `auth`       mints and verifies the local Cognito-like tokens the offline API accepts;
+- `auth`       verifies the user pool's RS256 ID tokens, and mints and verifies per-run HS256 ones;
 - `appsync`    executes schema.graphql as AppSync does and calls the direct Lambda resolvers;
 - `stack`      puts them together: `with OfflineStack() as stack: ...`.
 """

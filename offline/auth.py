@@ -1,10 +1,16 @@
 """Cognito offline: ID tokens the offline AppSync accepts in its `Authorization` header.
 
 In AWS, AppSync verifies a user pool's ID token (RS256, Cognito's keys) before any resolver runs and
-hands the resolvers the token's claims as `identity`. There is no user pool on a laptop, so
-`TokenIssuer` mints and verifies HS256 tokens signed with a local key, carrying the claims a Cognito ID
-token carries (`sub`, `cognito:username`, `cognito:groups`, `iss`, `aud`, `token_use`, `auth_time`…):
-the Api function sees exactly the identity it would see in AWS.
+hands the resolvers the token's claims as `identity`. Offline there are two kinds (docs/decisions/0009):
+
+- the template's own user pool, created in moto's Cognito (`offline.deployer`): its users sign in as
+  they do in AWS (`AdminInitiateAuth`…) and get RS256 ID tokens, which `UserPool` verifies against the
+  keys the pool serves at its JWKS URL, with the pool's issuer — what `make smoke` uses;
+- `TokenIssuer`'s HS256 tokens, signed with a key made for each server run, for any `sub` a test or a
+  developer names (`python -m offline token --sub alice`), carrying the claims a Cognito ID token
+  carries (`sub`, `cognito:username`, `cognito:groups`, `iss`, `aud`, `token_use`, `auth_time`…).
+
+Either way the Api function sees exactly the identity it would see in AWS.
 
     tokens = TokenIssuer()
     token = tokens.mint("alice-sub", groups=["Admin"])
@@ -25,7 +31,9 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +55,8 @@ AUDIENCE = "offline-web-client"
 KEY_VARIABLE = "OFFLINE_JWT_SECRET"
 """An environment variable that, when set, is the signing key instead of a fresh one per issuer."""
 ALGORITHM = "HS256"
+POOL_ALGORITHM = "RS256"
+"""What Cognito (and moto's Cognito) signs ID tokens with."""
 
 
 class InvalidToken(Exception):
@@ -80,16 +90,86 @@ class Identity:
         }
 
 
+class UserPool:
+    """A Cognito user pool as AppSync trusts it: an RS256 ID token signed by one of the keys the pool
+    serves at `jwks_url`, issued by `https://cognito-idp.<region>.amazonaws.com/<pool id>`, unexpired.
+
+    The keys are fetched on first use and again when a token names a key id the pool did not list
+    (a rotation), as a JWT library with a JWKS client does. The audience is not checked: AppSync
+    without `AppIdClientRegex` accepts any app client of the pool. The issuer is, and it matters
+    offline, where moto signs every pool's tokens with the same key.
+
+        pool = UserPool("eu-west-1_abc", "http://127.0.0.1:4000/eu-west-1_abc/.well-known/jwks.json")
+        claims = pool.decode(id_token)      # InvalidToken otherwise
+    """
+
+    def __init__(self, pool_id: str, jwks_url: str, *, region: str = REGION) -> None:
+        self.pool_id = pool_id
+        self.jwks_url = jwks_url
+        self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._lock = threading.Lock()
+
+    def decode(self, raw: str) -> dict[str, Any]:
+        """The claims of a token this pool issued; InvalidToken, saying why, otherwise."""
+        try:
+            header = jwt.get_unverified_header(raw)
+        except jwt.DecodeError:
+            raise InvalidToken("Unable to parse JWT token.") from None
+        if header.get("alg") != POOL_ALGORITHM:
+            raise InvalidToken(f"Token is not signed with {POOL_ALGORITHM}.")
+        key = self._key(str(header.get("kid", "")))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                raw,
+                key,
+                algorithms=[POOL_ALGORITHM],
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "sub", "token_use"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("Token has expired.") from None
+        except jwt.InvalidSignatureError:
+            raise InvalidToken("Token signature does not match the user pool's keys.") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken(f"Token was not issued by the user pool {self.pool_id}.") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise InvalidToken(f"Token has no {error.claim} claim.") from None
+        except jwt.InvalidTokenError as error:
+            raise InvalidToken(f"Token is not valid: {error}.") from None
+        return claims
+
+    def _key(self, kid: str) -> jwt.PyJWK:
+        with self._lock:
+            if kid not in self._keys:
+                self._keys = self._fetch()
+            key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken(
+                f"Token is signed with a key ({kid!r}) the user pool {self.pool_id} does not list."
+            )
+        return key
+
+    def _fetch(self) -> dict[str, jwt.PyJWK]:
+        """The pool's keys by key id, from its JWKS URL (no proxy: it is the offline endpoint)."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(self.jwks_url, timeout=10) as response:
+            document = json.loads(response.read())
+        return {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(document).keys}
+
+
 class TokenIssuer:
     """Mints and verifies the offline user pool's ID tokens.
 
     The key is `secret`, else the environment variable OFFLINE_JWT_SECRET, else a random key made for
     this issuer alone. A running server publishes its key to its user only (`publish_server_key`), and
-    `python -m offline token` reads it from there (`find_server`).
+    `python -m offline token` reads it from there (`find_server`). With `user_pool`, `verify` also
+    accepts that pool's own RS256 ID tokens (and checks them against the pool's keys, not this key).
     """
 
-    def __init__(self, secret: str | None = None) -> None:
+    def __init__(self, secret: str | None = None, *, user_pool: UserPool | None = None) -> None:
         self._secret = secret or os.environ.get(KEY_VARIABLE) or secrets.token_urlsafe(32)
+        self.user_pool = user_pool
 
     @property
     def secret(self) -> str:
@@ -130,7 +210,8 @@ class TokenIssuer:
         raw = token.strip()
         if raw[:7].lower() == "bearer ":
             raw = raw[7:].strip()
-        claims = self._decode(raw)
+        pooled = self.user_pool is not None and _algorithm(raw) == POOL_ALGORITHM
+        claims = self.user_pool.decode(raw) if self.user_pool is not None and pooled else self._decode(raw)
         if claims.get("token_use") != "id":
             raise InvalidToken(f"token_use is {claims.get('token_use')!r}: AppSync offline takes ID tokens")
         sub = claims.get("sub")
@@ -145,7 +226,7 @@ class TokenIssuer:
             username=username if isinstance(username, str) and username else sub,
             groups=tuple(groups),
             claims=claims,
-            issuer=ISSUER,
+            issuer=self.user_pool.issuer if self.user_pool is not None and pooled else ISSUER,
         )
 
     def _decode(self, raw: str) -> dict[str, Any]:
@@ -179,6 +260,13 @@ class TokenIssuer:
         except jwt.InvalidTokenError as error:
             raise InvalidToken(f"Token is not valid: {error}.") from None
         return claims
+
+
+def _algorithm(raw: str) -> str | None:
+    try:
+        return str(jwt.get_unverified_header(raw).get("alg"))
+    except jwt.DecodeError:
+        return None
 
 
 # ---------------------------------------------------------------------- a running server's key

@@ -120,6 +120,7 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     try:
         flights = stack.seed_flights()
         server = OfflineServer(stack, host, port)
+        stack.publish_stack(f"{server.url}/graphql")  # describe-stacks answers as for a deployed stack
         key_file = publish_server_key(server.url, int(server.url.rsplit(":", 1)[1]), stack.tokens.secret)
     except Exception:
         stack.stop()
@@ -135,6 +136,9 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     )
     print(f"  Payment API  {stack.gateway.url}   (tok_visa… approves, tok_chargeDeclined is declined)")
     print(f"  State machine {stack.resource('ProcessBooking')}")
+    pool = stack.user_pool()
+    if pool is not None:
+        print(f"  User pool    {pool.pool_id}   (moto's Cognito: its users' ID tokens are accepted too)")
     print(f"  Flights      {', '.join(flights)}")
     print("  A token:     .venv/bin/python -m offline token --sub alice   (Admin: add --group Admin)")
     print(f"  Token key    {key_file}   (made for this run, removed when it stops)")

@@ -5,11 +5,13 @@ function roles and policies, as `sam deploy` has CloudFormation do it). moto's C
 carry that template (docs/decisions/0006), so each resource type moto can hold gets a small creator
 here, calling the service's API in samconfig.toml's region: IAM roles and their policies, Lambda
 functions, log groups, alarms, tables, topic, queue, SSM parameters, the secret and the state
-machine. The AWS CLI and boto3 against the offline endpoint then list them as in AWS.
+machine, and the Cognito user pool with its groups and app clients. The AWS CLI and boto3 against the
+offline endpoint then list them as in AWS, and moto's Cognito signs its users in with RS256 ID tokens
+that the offline AppSync accepts (docs/decisions/0009).
 
 Every function is also registered with the local Lambda runtime (`offline.lambdas`), which runs its
-handler: moto only stores functions. A resource type with no creator (AppSync, Cognito) is listed
-in `Deployment.skipped` with the reason.
+handler: moto only stores functions. A resource type with no creator (AppSync, WAF) is listed in
+`Deployment.skipped` with the reason.
 
 One documented switch changes what runs: `fast_retries=True` rewrites every `Retry` of the state
 machine to `IntervalSeconds: 1, MaxDelaySeconds: 1, BackoffRate: 1` (Step Functions' minimum) at
@@ -44,7 +46,6 @@ OFFLINE_ENVIRONMENT = {
 NOT_OFFLINE = {
     "AWS::AppSync::": "offline.appsync serves the API from template.yaml and schema.graphql "
     "(moto 5.2.5's AppSync has no data sources or resolvers)",
-    "AWS::Cognito::": "offline.auth signs user pool tokens with a local key; no user pool is created",
     "AWS::WAFv2::": "nothing to attach it to offline: the API is offline.appsync on loopback, not a moto "
     "resource, and moto 5.2.5's WAFv2 stores web ACLs without enforcing any rule (the rate limit is AWS's)",
 }
@@ -116,7 +117,7 @@ def deploy(
         try:
             deployment.outputs[name] = str(resolver.resolve(output["Value"]))
         except cfn.UnsupportedIntrinsic:
-            continue  # an output of a resource with no offline counterpart (AppSync, Cognito)
+            continue  # an output of a resource with no offline counterpart (AppSync)
     return deployment
 
 
@@ -495,7 +496,80 @@ def _alarm(ctx: _Context, logical_id: str, props: dict[str, Any], deployment: De
     ctx.define(logical_id, name, Arn=_arn("cloudwatch", f"alarm:{name}"))
 
 
+def _user_pool(ctx: _Context, logical_id: str, props: dict[str, Any], deployment: Deployment) -> None:
+    """The user pool in moto's Cognito: it signs its users in (AdminInitiateAuth…) and issues RS256 ID
+    tokens whose `iss` is the pool's provider URL, with the pool's keys served at its JWKS URL."""
+    request: dict[str, Any] = {"PoolName": ctx.name(logical_id, props.get("UserPoolName"))}
+    _copy(
+        props,
+        request,
+        "Policies",
+        "UsernameAttributes",
+        "AliasAttributes",
+        "AutoVerifiedAttributes",
+        "MfaConfiguration",
+        "Schema",
+        "AdminCreateUserConfig",
+        "AccountRecoverySetting",
+        "UsernameConfiguration",
+        "DeletionProtection",
+        "UserPoolTags",
+    )
+    pool = ctx.client("cognito-idp").create_user_pool(**request)["UserPool"]
+    provider = f"cognito-idp.{cfn.REGION}.amazonaws.com/{pool['Id']}"
+    ctx.define(
+        logical_id,
+        pool["Id"],
+        Arn=pool["Arn"],
+        ProviderName=provider,
+        ProviderURL=f"https://{provider}",
+        UserPoolId=pool["Id"],
+    )
+
+
+def _user_pool_group(ctx: _Context, logical_id: str, props: dict[str, Any], deployment: Deployment) -> None:
+    request: dict[str, Any] = {"UserPoolId": props["UserPoolId"], "GroupName": props["GroupName"]}
+    _copy(props, request, "Description", "RoleArn")
+    if "Precedence" in props:
+        request["Precedence"] = int(props["Precedence"])
+    ctx.client("cognito-idp").create_group(**request)
+    ctx.define(logical_id, str(props["GroupName"]))
+
+
+def _user_pool_client(ctx: _Context, logical_id: str, props: dict[str, Any], deployment: Deployment) -> None:
+    request: dict[str, Any] = {
+        "UserPoolId": props["UserPoolId"],
+        "ClientName": ctx.name(logical_id, props.get("ClientName")),
+        "GenerateSecret": _true(props.get("GenerateSecret", False)),
+    }
+    _copy(
+        props,
+        request,
+        "ExplicitAuthFlows",
+        "PreventUserExistenceErrors",
+        "ReadAttributes",
+        "WriteAttributes",
+        "TokenValidityUnits",
+        "SupportedIdentityProviders",
+        "CallbackURLs",
+        "LogoutURLs",
+        "AllowedOAuthFlows",
+        "AllowedOAuthScopes",
+    )
+    for key in ("RefreshTokenValidity", "AccessTokenValidity", "IdTokenValidity", "AuthSessionValidity"):
+        if key in props:
+            request[key] = int(props[key])
+    for key in ("AllowedOAuthFlowsUserPoolClient", "EnableTokenRevocation"):
+        if key in props:
+            request[key] = _true(props[key])
+    client = ctx.client("cognito-idp").create_user_pool_client(**request)["UserPoolClient"]
+    ctx.define(logical_id, client["ClientId"], Name=client["ClientName"])
+
+
 CREATORS: dict[str, Creator] = {
+    "AWS::Cognito::UserPool": _user_pool,
+    "AWS::Cognito::UserPoolGroup": _user_pool_group,
+    "AWS::Cognito::UserPoolClient": _user_pool_client,
     "AWS::SecretsManager::Secret": _secret,
     "AWS::DynamoDB::Table": _table,
     "AWS::SNS::Topic": _topic,

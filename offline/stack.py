@@ -26,7 +26,7 @@ from moto import mock_aws
 
 from offline import aws, stepfunctions
 from offline.appsync import AppSyncApi
-from offline.auth import TokenIssuer
+from offline.auth import TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy
 from offline.lambdas import LambdaRuntime
 from offline.lambdas.sandbox import StartMethod
@@ -97,9 +97,10 @@ class OfflineStack:
             parameters={"Stage": self.stage, "PaymentApiUrl": payment_url, **self.extra_parameters},
             fast_retries=self.fast_retries,
         )
-        # The GraphQL API (offline.appsync) over the functions just registered, and the offline user
-        # pool that signs its callers' tokens.
-        self.tokens = TokenIssuer()
+        # The GraphQL API (offline.appsync) over the functions just registered. It accepts the ID tokens
+        # of the template's user pool (in moto's Cognito, keys from its JWKS URL) and the HS256 tokens
+        # signed with this run's key (docs/decisions/0009).
+        self.tokens = TokenIssuer(user_pool=self.user_pool())
         self.api = AppSyncApi(
             SCHEMA,
             self.template,
@@ -150,6 +151,34 @@ class OfflineStack:
         """The physical id (table name, topic ARN, queue URL, state machine ARN…) of a template resource."""
         assert self.deployment is not None, "the stack is not started"
         return self.deployment[logical_id]
+
+    def user_pool(self) -> UserPool | None:
+        """The template's user pool as the offline AppSync trusts it; None when the stack uses an
+        `ExistingUserPoolId` (no pool is created, offline or in AWS)."""
+        assert self.deployment is not None, "the stack is not started"
+        pool_id = self.deployment.physical_ids.get("UserPool")
+        if pool_id is None:
+            return None
+        return UserPool(pool_id, f"{self.endpoint.url}/{pool_id}/.well-known/jwks.json", region=REGION)
+
+    def publish_stack(self, graphql_url: str) -> dict[str, str]:
+        """Record the deployment in moto's CloudFormation as `booking-<stage>` with the template's
+        outputs, so `aws cloudformation describe-stacks` answers for it as for a deployed stack (what
+        `make smoke` reads). `graphql_url` is where this process serves the API: AppSync's
+        `GraphQLUrl`, which the deployment cannot know. The record holds outputs, not resources."""
+        assert self.deployment is not None, "the stack is not started"
+        outputs = {**self.deployment.outputs, "GraphQLApiUrl": graphql_url}
+        body = {
+            "Description": "booking-service offline: the template's outputs (resources created by API)",
+            "Resources": {},
+            "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+        }
+        boto3.client("cloudformation", region_name=REGION).create_stack(
+            StackName=self.deployment.stack_name,
+            TemplateBody=json.dumps(body),
+            Tags=[{"Key": "stage", "Value": self.stage}],
+        )
+        return outputs
 
     # ------------------------------------------------------------------ data
     def put_flight(

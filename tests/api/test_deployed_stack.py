@@ -181,19 +181,19 @@ def test_tables_queue_topic_parameters_secret_and_state_machine_are_listed(stack
     assert json.loads(machine["definition"]) == stack.deployment.state_machine_definitions["ProcessBooking"]
 
 
-def test_only_appsync_cognito_and_resources_whose_condition_is_false_are_skipped(stack: OfflineStack) -> None:
+def test_only_appsync_and_resources_whose_condition_is_false_are_skipped(stack: OfflineStack) -> None:
     assert stack.deployment is not None
     skipped = stack.deployment.skipped
 
     unexplained = {
         logical_id: reason
         for logical_id, reason in skipped.items()
-        if not reason.startswith(("AWS::AppSync::", "AWS::Cognito::")) and "(condition " not in reason
+        if not reason.startswith("AWS::AppSync::") and "(condition " not in reason
     }
 
     assert unexplained == {}
-    assert {"ApiLoggingRole", "ApiCache", "BookingApi", "UserPool"} <= set(skipped)
-    assert "no user pool is created" in skipped["UserPool"]
+    assert {"ApiLoggingRole", "ApiCache", "BookingApi"} <= set(skipped)
+    assert not {"UserPool", "UserPoolAdminGroup", "UserPoolClient"} & set(skipped)
     assert "no data sources or resolvers" in skipped["BookingApi"]
 
 
