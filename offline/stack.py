@@ -29,7 +29,9 @@ from offline.appsync import AppSyncApi
 from offline.auth import TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy
 from offline.lambdas import LambdaRuntime
+from offline.lambdas.runtime import print_log
 from offline.lambdas.sandbox import StartMethod
+from offline.metrics import EmbeddedMetrics
 from offline.payment_gateway import PaymentGateway
 from offline.template import REGION
 
@@ -65,7 +67,10 @@ class OfflineStack:
         self.template = template
         self.extra_parameters = parameters or {}
         self.gateway = PaymentGateway()
-        self.lambdas = LambdaRuntime(start=sandboxes, region=REGION)
+        # The functions' EMF log lines reach moto's CloudWatch, as CloudWatch Logs extracts them in AWS.
+        self.lambdas = LambdaRuntime(
+            start=sandboxes, region=REGION, log=EmbeddedMetrics(print_log, region=REGION)
+        )
         self._mock = mock_aws(config=MOTO_CONFIG)
         self.deployment: Deployment | None = None
 
