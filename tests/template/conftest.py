@@ -44,13 +44,34 @@ def resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return template["Resources"]
 
 
+STATE_MACHINES = ("ProcessBooking", "CancelBookingSaga")
+"""The booking saga and the cancellation saga: every check of a state machine runs on both."""
+
+
+def test_the_stack_has_exactly_the_two_sagas(resources: dict[str, dict[str, Any]]) -> None:
+    machines = {name for name, r in resources.items() if r["Type"] == "AWS::Serverless::StateMachine"}
+    assert machines == set(STATE_MACHINES)
+
+
+@pytest.fixture(params=STATE_MACHINES)
+def saga(request: pytest.FixtureRequest) -> str:
+    """The logical id of one of the stack's state machines: a test that takes it runs once per saga."""
+    return str(request.param)
+
+
 @pytest.fixture
-def state_machine(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Properties of the one saga state machine of the stack."""
-    machines = [r for r in resources.values() if r["Type"] == "AWS::Serverless::StateMachine"]
-    assert len(machines) == 1, "the booking stack has exactly one state machine"
-    properties: dict[str, Any] = machines[0]["Properties"]
+def state_machine(saga: str, resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Properties of one of the stack's state machines."""
+    properties: dict[str, Any] = resources[saga]["Properties"]
     return properties
+
+
+@pytest.fixture
+def booking_asl(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The booking saga's definition, for the checks of its own states."""
+    path = REPO / str(resources["ProcessBooking"]["Properties"]["DefinitionUri"])
+    definition: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return definition
 
 
 @pytest.fixture

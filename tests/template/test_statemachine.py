@@ -1,4 +1,7 @@
-"""statemachine/process_booking.asl.yaml, checked against the template and the code it drives.
+"""The two sagas' definitions (statemachine/*.asl.yaml), checked against the template and the code.
+
+A test that takes `asl`, `state_machine` or `saga` runs on both the booking saga and the
+cancellation saga; one that takes `booking_asl` checks a state of the booking saga only.
 
 The saga's safety lives in its Retry and Catch rules: retry only what a retry can fix, never a
 customer's rejection; let every forward failure run every compensation; let no compensation's
@@ -13,6 +16,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -51,6 +55,57 @@ TASK_FUNCTIONS = {
     "Cancel Booking": "CancelBookingFunction",
     "Release Flight Seat": "ReleaseFlightFunction",
     "Notify Booking Failed": "NotifyBookingFunction",
+}
+
+CANCEL_STATES = (
+    "Mark Cancelling",
+    "Release Flight Seat",
+    "Refund Payment",
+    "Mark Cancelled",
+    "Notify Booking Cancelled",
+    "Cancellation DLQ",
+)
+_AFTER_RELEASE = {
+    "Refund Payment": "RefundPaymentFunction",
+    "Mark Cancelled": "CancelBookingFunction",
+    "Notify Booking Cancelled": "NotifyBookingFunction",
+}
+CANCEL_TASK_FUNCTIONS = {
+    "Mark Cancelling": "CancelBookingFunction",
+    "Release Flight Seat": "ReleaseFlightFunction",
+    **_AFTER_RELEASE,
+    **{f"{name} After A Failed Release": function for name, function in _AFTER_RELEASE.items()},
+}
+
+
+@dataclass(frozen=True)
+class Saga:
+    """What each state machine must have: its states, the function behind each task, who may read
+    the payment token, the states that notify and the states that write to the DLQ."""
+
+    states: tuple[str, ...]
+    task_functions: dict[str, str]
+    token_readers: frozenset[str]
+    notifications: tuple[str, ...]
+    dlq_senders: tuple[str, ...]
+
+
+SAGAS = {
+    "ProcessBooking": Saga(
+        DESIGN_STATES,
+        TASK_FUNCTIONS,
+        TOKEN_READERS,
+        NOTIFICATIONS,
+        ("Booking DLQ", "Report Missing Notification"),
+    ),
+    # The cancellation never sees the token: Refund Payment reads it from the booking row.
+    "CancelBookingSaga": Saga(
+        CANCEL_STATES,
+        CANCEL_TASK_FUNCTIONS,
+        frozenset(),
+        ("Notify Booking Cancelled", "Notify Booking Cancelled After A Failed Release"),
+        ("Cancellation DLQ",),
+    ),
 }
 
 LAMBDA_TRANSIENT = frozenset(
@@ -192,14 +247,17 @@ def test_deployed_definition_has_no_placeholder_left(deployed: dict[str, Any]) -
 
 
 def test_each_task_invokes_the_function_that_implements_it(
-    deployed: dict[str, Any], dummy_resolver: cfn.Resolver
+    deployed: dict[str, Any], dummy_resolver: cfn.Resolver, saga: str
 ) -> None:
     invoked = {
         name: state["Parameters"].get("FunctionName")
         for name, state in _tasks(deployed).items()
         if state["Resource"] == "arn:aws:states:::lambda:invoke"
     }
-    expected = {name: dummy_resolver.attributes[function]["Arn"] for name, function in TASK_FUNCTIONS.items()}
+    expected = {
+        name: dummy_resolver.attributes[function]["Arn"]
+        for name, function in SAGAS[saga].task_functions.items()
+    }
 
     assert invoked == expected
 
@@ -218,7 +276,7 @@ def test_every_message_goes_to_the_booking_dlq(
 
 
 def test_lambda_tasks_wait_longer_than_their_function_may_run(
-    asl: dict[str, Any], template: dict[str, Any]
+    asl: dict[str, Any], template: dict[str, Any], saga: str
 ) -> None:
     # A task timeout shorter than the function's gives up on (and, on States.Timeout, retries) an
     # invocation that is still running: two runs of the same step race, or a compensation starts
@@ -226,7 +284,7 @@ def test_lambda_tasks_wait_longer_than_their_function_may_run(
     default = template["Globals"]["Function"]["Timeout"]
     too_short = {
         name: (state.get("TimeoutSeconds"), timeout)
-        for name, function in TASK_FUNCTIONS.items()
+        for name, function in SAGAS[saga].task_functions.items()
         for state in [_states(asl)[name]]
         for timeout in [template["Resources"][function]["Properties"].get("Timeout", default)]
         if not state.get("TimeoutSeconds", 0) > timeout
@@ -238,8 +296,8 @@ def test_lambda_tasks_wait_longer_than_their_function_may_run(
 # ---------------------------------------------------------------------------------------- states, timeouts
 
 
-def test_definition_has_every_state_of_the_design(asl: dict[str, Any]) -> None:
-    assert sorted(set(DESIGN_STATES) - set(_states(asl))) == []
+def test_definition_has_every_state_of_the_design(asl: dict[str, Any], saga: str) -> None:
+    assert sorted(set(SAGAS[saga].states) - set(_states(asl))) == []
 
 
 def test_the_saga_and_every_task_have_a_timeout(asl: dict[str, Any]) -> None:
@@ -309,19 +367,20 @@ def test_every_transient_error_is_retried_somewhere(asl: dict[str, Any]) -> None
 
 
 def test_a_dlq_message_sqs_refuses_still_pages_through_the_booking_not_reported_alarm(
-    asl: dict[str, Any], resources: dict[str, dict[str, Any]]
+    asl: dict[str, Any], resources: dict[str, dict[str, Any]], saga: str
 ) -> None:
     states = _states(asl)
     senders = {name: state for name, state in _tasks(asl).items() if state["Resource"] == SQS_SEND}
     page = states["Page Without The DLQ"]
     metric = page["Parameters"]["MetricData"][0]
 
-    assert sorted(senders) == ["Booking DLQ", "Report Missing Notification"]
+    assert sorted(senders) == sorted(SAGAS[saga].dlq_senders)
     assert all((_catch_all(state) or {}).get("Next") == "Page Without The DLQ" for state in senders.values())
     assert page["Resource"] == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
     # Whether or not CloudWatch takes the count, the execution ends in a Fail of its own.
-    assert {page["Next"], (_catch_all(page) or {}).get("Next")} == {"Booking Not Reported"}
-    assert states["Booking Not Reported"]["Type"] == "Fail"
+    (ending,) = {page["Next"], (_catch_all(page) or {}).get("Next")}
+    assert states[ending]["Type"] == "Fail"
+    assert states[ending]["Error"] == "BookingNotReported"
     alarms = [
         resource["Properties"]
         for resource in resources.values()
@@ -355,15 +414,15 @@ def test_every_custom_error_name_is_a_class_of_booking_errors(asl: dict[str, Any
     assert sorted(custom - classes) == []
 
 
-def test_business_rejections_and_nothing_else_end_in_booking_rejected(asl: dict[str, Any]) -> None:
-    routes = _routes_to(asl, "Booking Rejected")
+def test_business_rejections_and_nothing_else_end_in_booking_rejected(booking_asl: dict[str, Any]) -> None:
+    routes = _routes_to(booking_asl, "Booking Rejected")
     assert routes, "a Choice routes business rejections to Booking Rejected"
 
     rejected = set().union(*(_choice_errors(rule) for _, rule in routes))
 
     assert sorted(rejected) == sorted(_names(errors.BUSINESS_REJECTIONS))
     choices = {choice for choice, _ in routes}
-    assert all(_states(asl)[choice].get("Default") != "Booking Rejected" for choice in choices)
+    assert all(_states(booking_asl)[choice].get("Default") != "Booking Rejected" for choice in choices)
 
 
 # ---------------------------------------------------------------------------------------- the saga's shape
@@ -380,9 +439,9 @@ def _through_passes(states: dict[str, dict[str, Any]], name: str) -> str:
 
 @pytest.mark.parametrize("name", FORWARD)
 def test_forward_step_failure_enters_the_compensations_at_refund_payment(
-    name: str, asl: dict[str, Any]
+    name: str, booking_asl: dict[str, Any]
 ) -> None:
-    states = _states(asl)
+    states = _states(booking_asl)
     catch_all = _catch_all(states[name])
 
     assert catch_all is not None, f"{name} catches States.ALL"
@@ -394,9 +453,9 @@ def test_forward_step_failure_enters_the_compensations_at_refund_payment(
 
 @pytest.mark.parametrize("name", COMPENSATIONS)
 def test_compensation_that_fails_records_it_and_continues_to_the_next_one(
-    name: str, asl: dict[str, Any]
+    name: str, booking_asl: dict[str, Any]
 ) -> None:
-    states = _states(asl)
+    states = _states(booking_asl)
     state = states[name]
     catch_all = _catch_all(state)
 
@@ -407,8 +466,8 @@ def test_compensation_that_fails_records_it_and_continues_to_the_next_one(
     assert str(catch_all.get("ResultPath")).startswith("$.compensations.")
 
 
-def test_compensations_run_in_reverse_order_of_the_forward_steps(asl: dict[str, Any]) -> None:
-    states = _states(asl)
+def test_compensations_run_in_reverse_order_of_the_forward_steps(booking_asl: dict[str, Any]) -> None:
+    states = _states(booking_asl)
     chain = [FIRST_COMPENSATION]
     while len(chain) < len(COMPENSATIONS) and "Next" in states[chain[-1]]:
         chain.append(_through_passes(states, states[chain[-1]]["Next"]))
@@ -416,9 +475,9 @@ def test_compensations_run_in_reverse_order_of_the_forward_steps(asl: dict[str, 
     assert tuple(chain) == COMPENSATIONS
 
 
-def test_confirmed_path_is_five_tasks_ending_at_notify_booking_confirmed(asl: dict[str, Any]) -> None:
-    states = _states(asl)
-    path = [asl["StartAt"]]
+def test_confirmed_path_is_five_tasks_ending_at_notify_booking_confirmed(booking_asl: dict[str, Any]) -> None:
+    states = _states(booking_asl)
+    path = [booking_asl["StartAt"]]
     while "Next" in states[path[-1]] and len(path) <= len(states):
         path.append(states[path[-1]]["Next"])
 
@@ -427,8 +486,10 @@ def test_confirmed_path_is_five_tasks_ending_at_notify_booking_confirmed(asl: di
     assert {states[name]["Type"] for name in path} == {"Task"}
 
 
-def test_failed_confirmed_notification_is_reported_to_the_dlq_and_ends_the_saga(asl: dict[str, Any]) -> None:
-    states = _states(asl)
+def test_failed_confirmed_notification_is_reported_to_the_dlq_and_ends_the_saga(
+    booking_asl: dict[str, Any],
+) -> None:
+    states = _states(booking_asl)
     catch_all = _catch_all(states["Notify Booking Confirmed"])
     assert catch_all is not None
 
@@ -450,26 +511,28 @@ def _reads_whole_input(path: str) -> bool:
     return path == "$" or path.startswith("$$.Execution.Input")
 
 
-def test_payment_token_is_read_only_by_the_steps_that_store_charge_or_refund_it(asl: dict[str, Any]) -> None:
+def test_payment_token_is_read_only_by_the_steps_that_store_charge_or_refund_it(
+    asl: dict[str, Any], saga: str
+) -> None:
     readers = {
         name
         for name, state in _states(asl).items()
         if any("paymentToken" in text or "$$.Execution.Input" in text for text in _strings(state))
     }
 
-    assert {"Collect Payment", "Refund Payment"} <= readers
-    assert sorted(readers - TOKEN_READERS) == []
+    assert readers == SAGAS[saga].token_readers
 
 
-def test_no_dlq_message_or_notification_carries_the_payment_token(asl: dict[str, Any]) -> None:
+def test_no_dlq_message_or_notification_carries_the_payment_token(asl: dict[str, Any], saga: str) -> None:
     states = _states(asl)
+    notifications = SAGAS[saga].notifications
     outgoing = {
         name: state["Parameters"]["MessageBody"]
         for name, state in states.items()
         if state.get("Resource") == SQS_SEND
     }
-    outgoing |= {name: states[name]["Parameters"]["Payload"] for name in NOTIFICATIONS}
-    assert len(outgoing) > len(NOTIFICATIONS), "the saga sends DLQ messages"
+    outgoing |= {name: states[name]["Parameters"]["Payload"] for name in notifications}
+    assert len(outgoing) > len(notifications), "the saga sends DLQ messages"
 
     leaks = {
         name: text

@@ -28,6 +28,7 @@ from cfnlint.api import lint_file
 from offline import deployer
 from offline import template as cfn
 from tests.conftest import DASHBOARD_METRICS, FUNCTIONS
+from tests.template.conftest import STATE_MACHINES
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO / "template.yaml"
@@ -98,14 +99,15 @@ def translated(translated_template: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(translated_template)
 
 
-def test_sam_transforms_the_template_into_its_functions_and_one_state_machine(
+def test_sam_transforms_the_template_into_its_functions_and_its_two_state_machines(
     translated: dict[str, Any], resources: dict[str, dict[str, Any]]
 ) -> None:
     assert sorted(_functions(resources)) == sorted(FUNCTIONS)
     types = {logical_id: resource["Type"] for logical_id, resource in translated["Resources"].items()}
 
     assert {name: types.get(name) for name in FUNCTIONS} == dict.fromkeys(FUNCTIONS, "AWS::Lambda::Function")
-    assert list(types.values()).count("AWS::StepFunctions::StateMachine") == 1
+    machines = {name for name, kind in types.items() if kind == "AWS::StepFunctions::StateMachine"}
+    assert machines == set(STATE_MACHINES)
 
 
 def test_the_offline_region_is_the_region_sam_deploy_uses() -> None:
@@ -135,13 +137,9 @@ def test_translation_keeps_each_function_code_directory_and_environment(
 
 
 def test_translation_keeps_the_state_machine_definition_file(
-    translated: dict[str, Any], state_machine: dict[str, Any]
+    translated: dict[str, Any], state_machine: dict[str, Any], saga: str
 ) -> None:
-    [deployed] = [
-        resource["Properties"]
-        for resource in translated["Resources"].values()
-        if resource["Type"] == "AWS::StepFunctions::StateMachine"
-    ]
+    deployed = translated["Resources"][saga]["Properties"]
 
     definition_uri = state_machine["DefinitionUri"]
     assert deployed["DefinitionS3Location"] == {"Bucket": cfn.CODE_BUCKET, "Key": definition_uri}
@@ -219,22 +217,17 @@ def test_no_iam_statement_grants_a_wildcard_action(translated: dict[str, Any]) -
 def test_resource_star_is_granted_only_for_log_delivery_of_the_state_machine_and_xray(
     translated: dict[str, Any],
 ) -> None:
-    (machine,) = [
-        logical_id
-        for logical_id, resource in translated["Resources"].items()
-        if resource["Type"] == "AWS::StepFunctions::StateMachine"
-    ]
-    machine_role = _role_of(translated, machine, "RoleArn")
+    machine_roles = {_role_of(translated, machine, "RoleArn") for machine in STATE_MACHINES}
 
     def allowed(role: str, statement: dict[str, Any]) -> bool:
         actions = _as_list(statement.get("Action", []))
         if all(action.startswith("xray:") for action in actions):
             return True
-        if role == machine_role and actions == ["cloudwatch:PutMetricData"]:
+        if role in machine_roles and actions == ["cloudwatch:PutMetricData"]:
             # PutMetricData has no resource-level permission: the namespace condition is the limit.
             condition = statement.get("Condition", {}).get("StringEquals", {})
             return bool(condition.get("cloudwatch:namespace") == "ServerlessAirline")
-        return role == machine_role and set(actions) <= STAR_RESOURCE_ACTIONS
+        return role in machine_roles and set(actions) <= STAR_RESOURCE_ACTIONS
 
     too_broad = [
         (role, statement.get("Action"))
