@@ -55,13 +55,34 @@ def world() -> Iterator[dict[str, Any]]:
                 algorithm="HS256",
             ),
         }
-        yield {"stack": stack, "booking_id": booking_id, "tokens": tokens}
+        yield {
+            "stack": stack,
+            "booking_id": booking_id,
+            "tokens": tokens,
+            "confirmed": lambda: _confirmed_booking(stack, owner_token),
+        }
+
+
+def _confirmed_booking(stack: OfflineStack, token: str) -> str:
+    """A new CONFIRMED booking of the owner's: a cancellation that succeeds uses one up."""
+    answer = stack.graphql(
+        "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id } }",
+        {"i": {"paymentToken": unique_token(), "bookingOutboundFlightId": "F1"}},
+        token=token,
+    )
+    booking_id: str = answer["data"]["processBooking"]["id"]
+    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    return booking_id
 
 
 def _snapshot(stack: OfflineStack) -> tuple[Any, int]:
+    """Every booking item and the number of executions of both sagas."""
     items = stack.dynamodb.scan(TableName=stack.resource("BookingTable"))["Items"]
-    executions = stack.sfn.list_executions(stateMachineArn=stack.resource("ProcessBooking"))["executions"]
-    return sorted(items, key=lambda item: item["id"]["S"]), len(executions)
+    executions = sum(
+        len(stack.sfn.list_executions(stateMachineArn=stack.resource(saga))["executions"])
+        for saga in ("ProcessBooking", "CancelBookingSaga")
+    )
+    return sorted(items, key=lambda item: item["id"]["S"]), executions
 
 
 OPERATIONS: dict[str, tuple[str, Any]] = {
@@ -88,6 +109,10 @@ OPERATIONS: dict[str, tuple[str, Any]] = {
         "mutation($id: ID!) { updateBooking(input: {id: $id, checkedIn: true}) { id checkedIn } }",
         lambda w: {"id": w["booking_id"]},
     ),
+    "cancelBooking": (
+        "mutation($id: ID!) { cancelBooking(input: {id: $id}) { id status } }",
+        lambda w: {"id": w["confirmed"]()},
+    ),
     "getFlight": ('query { getFlight(id: "F1") { id ticketPrice } }', lambda w: {}),
     "getFlightBySchedule": (
         'query { getFlightBySchedule(departureAirportCode: "LGW", arrivalAirportCode: "MAD", '
@@ -103,10 +128,11 @@ EXPECTED = {
     "getBookingByStatus": {"owner": "ok", "other": "Unauthorized", "admin": "ok"},
     "listBookings": {"owner": "Unauthorized", "other": "Unauthorized", "admin": "ok"},
     "updateBooking": {"owner": "ok", "other": "Unauthorized", "admin": "ok"},
+    "cancelBooking": {"owner": "ok", "other": "Unauthorized", "admin": "ok"},
     "getFlight": {"owner": "ok", "other": "ok", "admin": "ok"},
     "getFlightBySchedule": {"owner": "ok", "other": "ok", "admin": "ok"},
 }
-MUTATIONS = {"processBooking", "updateBooking"}
+MUTATIONS = {"processBooking", "updateBooking", "cancelBooking"}
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -114,11 +140,12 @@ MUTATIONS = {"processBooking", "updateBooking"}
 def test_authorization_matrix(world: dict[str, Any], operation: str, caller: str) -> None:
     stack: OfflineStack = world["stack"]
     query, variables = OPERATIONS[operation]
+    arguments = variables(world)
     stack.drain(60)
     before = _snapshot(stack)
 
     status, body = stack.api.execute(
-        {"query": query, "variables": variables(world)}, authorization=world["tokens"][caller]
+        {"query": query, "variables": arguments}, authorization=world["tokens"][caller]
     )
 
     expected = EXPECTED[operation].get(caller, "UnauthorizedException")
@@ -136,9 +163,12 @@ def test_authorization_matrix(world: dict[str, Any], operation: str, caller: str
             assert world["booking_id"] in {item["id"] for item in body["data"][operation]["items"]}
         if operation == "listBookings":
             assert world["booking_id"] in {item["id"] for item in body["data"][operation]["items"]}
-        if operation == "processBooking":
+        if operation in ("processBooking", "cancelBooking"):
             assert _snapshot(stack)[1] == before[1] + 1  # one saga started, for this caller
             stack.drain(60)  # its writes must not leak into the next cell's "nothing changed"
+        if operation == "cancelBooking":
+            assert body["data"][operation]["status"] == "CANCELLING"
+            assert stack.booking(arguments["id"])["status"] == "CANCELLED"  # type: ignore[index]
         return
     [error] = body["errors"]
     assert error["errorType"] == expected
