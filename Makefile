@@ -26,7 +26,7 @@ PORT ?= 4000
 # e.g. SERVE_FLAGS=--fast-retries; a non-loopback HOST needs --allow-anyone-on-the-network
 SERVE_FLAGS ?=
 
-.PHONY: venv test lint checkov typecheck unit run bench deploy clean
+.PHONY: venv test lint checkov typecheck unit run bench deploy smoke clean
 
 venv: $(STAMP)
 
@@ -79,6 +79,11 @@ deploy:
 	sam deploy --config-env default --stack-name $(STACK) \
 		--parameter-overrides Stage=$(STAGE) PaymentApiUrl=$(PAYMENT_API_URL) \
 		--tags $(TAGS)
+
+# tests/e2e against this branch's stack in AWS (booking-$(STAGE)), with real Cognito users it creates and
+# deletes; URL=http://127.0.0.1:4000 runs them against `make run` instead (what make test does).
+smoke: venv
+	$(BIN)/python -m tests.e2e.smoke $(if $(URL),--stack booking-offline --endpoint-url $(URL),--stack $(STACK))
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -175,12 +175,14 @@ class OfflineStack:
         outputs = {**self.deployment.outputs, "GraphQLApiUrl": graphql_url}
         body = {
             "Description": "booking-service offline: the template's outputs (resources created by API)",
+            "Parameters": {"Stage": {"Type": "String"}},
             "Resources": {},
             "Outputs": {name: {"Value": value} for name, value in outputs.items()},
         }
         boto3.client("cloudformation", region_name=REGION).create_stack(
             StackName=self.deployment.stack_name,
             TemplateBody=json.dumps(body),
+            Parameters=[{"ParameterKey": "Stage", "ParameterValue": self.stage}],
             Tags=[{"Key": "stage", "Value": self.stage}],
         )
         return outputs

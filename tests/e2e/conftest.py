@@ -21,6 +21,8 @@ import pytest
 
 from offline.auth import TokenIssuer, find_server
 from offline.template import REGION
+from tests.e2e import target as target_module
+from tests.e2e.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,3 +128,62 @@ def tokens(server: Server) -> TokenIssuer:
     """Tokens the running server accepts, minted as `python -m offline token` mints them: with the key
     the server wrote to its key file for this run."""
     return find_server(server.url).tokens()
+
+
+# ------------------------------------------------------------------ offline or deployed (make smoke)
+OFFLINE_ONLY = {
+    "test_aws_cli.py": "runs the README's AWS CLI lines against the offline endpoint (any credentials)",
+    "test_cli.py": "python -m offline token|demo|serve: the offline server's own CLI",
+    "test_edge.py": "the offline server's HTTP edge (limits, malformed requests); AppSync's edge is AWS's",
+    "test_edge_fuzz.py": "1,000 generated requests: not against a paid API behind a rate-limiting WAF",
+    "test_query_page.py": "the query page, which only `make run` serves",
+    "test_seed_front_end.py": "reads the offline Payment API's ledger (test_smoke.py runs the seed "
+    "documents online)",
+    "test_server.py": "fault injection (a Payment API outage), the Payment API's ledger, 200 concurrent "
+    "bookings, Ctrl-C of the offline server",
+    "test_smoke_command.py": "starts `make run` and runs `make smoke` against it",
+}
+"""Why each e2e module that does not take the `target` fixture cannot run against a deployed stack."""
+_OFFLINE_ONLY_COUNT = pytest.StashKey[dict[str, int]]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every e2e test without `target` is marked offline_only with its module's reason; under make smoke
+    (E2E_GRAPHQL_URL set) it is skipped, and counted for the summary."""
+    online = bool(os.environ.get("E2E_GRAPHQL_URL"))
+    counts: dict[str, int] = {}
+    for item in items:
+        path = Path(str(item.fspath))
+        if ROOT / "tests" / "e2e" not in path.parents or "target" in getattr(item, "fixturenames", ()):
+            continue
+        reason = OFFLINE_ONLY.get(path.name, "uses the offline server (the `server` fixture), not `target`")
+        item.add_marker(pytest.mark.offline_only(reason))
+        if online:
+            item.add_marker(pytest.mark.skip(reason=f"offline only: {reason}"))
+            counts[path.name] = counts.get(path.name, 0) + 1
+    config.stash[_OFFLINE_ONLY_COUNT] = counts
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    counts = config.stash.get(_OFFLINE_ONLY_COUNT, {})
+    if counts:
+        terminalreporter.write_line(
+            f"make smoke: {sum(counts.values())} tests need the offline stack and were skipped: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        )
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[Target]:
+    """The stack `make smoke` names (E2E_* variables), else a fresh `python -m offline serve` with the
+    same users and flights `make smoke` would create there."""
+    deployed = target_module.from_environment()
+    if deployed is not None:
+        yield deployed
+        return
+    running = start_server("--fast-retries")
+    try:
+        yield from target_module.offline(running.url)
+    finally:
+        stop_server(running)

@@ -1,0 +1,154 @@
+"""`make smoke` against `make run`: the offline server plays the deployed stack (describe-stacks, its user
+pool in moto's Cognito, RS256 ID tokens), so the online path's code runs in CI, which has no AWS account."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from contextlib import redirect_stderr
+from typing import Any
+
+import pytest
+
+from tests.e2e import smoke
+from tests.e2e.conftest import ROOT, Server
+
+
+def _leftovers(server: Server) -> dict[str, Any]:
+    """What a smoke run could leave: users in the pool, SMOKE flights, booking rows and claims."""
+    [pool] = server.aws("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+    users = server.aws("cognito-idp").list_users(UserPoolId=pool["Id"])["Users"]
+    flights = server.aws("dynamodb").scan(TableName="booking-offline-FlightTable")["Items"]
+    bookings = server.aws("dynamodb").scan(TableName="booking-offline-BookingTable")["Items"]
+    return {
+        "users": [user["Username"] for user in users],
+        "flights": [item["id"]["S"] for item in flights if item["id"]["S"].startswith("SMOKE-")],
+        "booking items": [item["id"]["S"] for item in bookings],
+    }
+
+
+def _lambda_reports(server: Server) -> int:
+    """Lambda invocations so far, counted in the server's log (one REPORT line each, as in CloudWatch)."""
+    return server.log.read_text(errors="replace").count("REPORT RequestId:")
+
+
+def _offline_only_tests() -> int:
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "offline_only", "tests/e2e"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return len([line for line in listed.splitlines() if "::" in line])
+
+
+def test_make_smoke_against_make_run_passes_and_leaves_nothing_behind(server: Server) -> None:
+    nothing = {"users": [], "flights": [], "booking items": []}
+    assert _leftovers(server) == nothing
+    reports = _lambda_reports(server)
+
+    result = subprocess.run(  # noqa: S603 - make smoke, the command under test
+        ["make", "--no-print-directory", "smoke", f"URL={server.url}"],  # noqa: S607
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MAKEFLAGS": ""},
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    plan = output.index("make smoke will create in booking-offline")
+    assert plan < output.index("test session starts")
+    assert len(re.findall(r"^  user   smoke-\w+-(customer|other|admin)@example\.com", output, re.M)) == 3
+    assert len(re.findall(r"^  flight SMOKE-\w+-\d ", output, re.M)) == 2
+    assert re.search(r"\b6 passed\b", output), output[-3000:]
+    skipped = re.search(r"make smoke: (\d+) tests need the offline stack and were skipped", output)
+    assert skipped, output[-3000:]
+    assert int(skipped.group(1)) == _offline_only_tests()
+    assert "make smoke deleted its 3 users, 2 flights and their bookings." in output
+    used = re.search(
+        r"make smoke used (\d+) AppSync requests, (\d+) state transitions, (\d+) Lambda invocations "
+        r"for (\d+) bookings: about \$(\d+\.\d+)",
+        output,
+    )
+    assert used, output[-2000:]
+    requests, transitions, invocations, bookings, _ = used.groups()
+    assert int(bookings) == 5
+    # 4 confirmed bookings of 5 transitions and one declined card of 10 (make bench)
+    assert int(transitions) == 4 * 5 + 10
+    # the printed count is what the Lambda service really ran: every invocation logs one REPORT line
+    assert int(invocations) == _lambda_reports(server) - reports
+    assert int(requests) > 0
+    assert _leftovers(server) == nothing
+
+
+def test_a_failing_test_still_deletes_the_users_the_flights_and_the_bookings(server: Server) -> None:
+    result = subprocess.run(  # noqa: S603 - the smoke command under test
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.smoke",
+            "--stack",
+            "booking-offline",
+            "--endpoint-url",
+            server.url,
+            "tests/e2e/failing_run.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "failing on purpose, after a booking" in output
+    assert "make smoke deleted its 3 users, 2 flights and their bookings." in output
+    assert _leftovers(server) == {"users": [], "flights": [], "booking items": []}
+
+
+@pytest.mark.parametrize(
+    ("stack", "allow_main", "reason"),
+    [
+        ("booking-prod", None, "stage 'prod' is named like production"),
+        ("booking-production", "1", "stage 'production' is named like production"),
+        ("booking-prod-eu", None, "stage 'prod-eu' is named like production"),
+        ("booking-main", None, "stage 'main' is shared: run with SMOKE_ALLOW_MAIN=1"),
+        ("booking-main", "1", "stack booking-main not found"),
+    ],
+)
+def test_a_production_stage_is_refused_before_anything_is_created(
+    server: Server, monkeypatch: pytest.MonkeyPatch, stack: str, allow_main: str | None, reason: str
+) -> None:
+    if allow_main is None:
+        monkeypatch.delenv("SMOKE_ALLOW_MAIN", raising=False)
+    else:
+        monkeypatch.setenv("SMOKE_ALLOW_MAIN", allow_main)
+    errors = io.StringIO()
+
+    with redirect_stderr(errors):
+        code = smoke.main(["--stack", stack, "--endpoint-url", server.url])
+
+    assert (code, reason in errors.getvalue()) == (2, True), errors.getvalue()
+    assert _leftovers(server)["users"] == []
+
+
+def test_a_stack_deployed_with_a_production_stage_is_refused_whatever_its_name(server: Server) -> None:
+    server.aws("cloudformation").create_stack(
+        StackName="booking-innocent",
+        TemplateBody='{"Parameters": {"Stage": {"Type": "String"}}, "Resources": {}}',
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "prod"}],
+    )
+    errors = io.StringIO()
+
+    with redirect_stderr(errors):
+        code = smoke.main(["--stack", "booking-innocent", "--endpoint-url", server.url])
+
+    assert code == 2
+    assert "booking-innocent was deployed with Stage=prod" in errors.getvalue()
+    assert _leftovers(server)["users"] == []
