@@ -1,7 +1,8 @@
-"""State transitions per booking outcome, read from the execution history.
+"""State transitions per booking outcome, and per cancellation, read from the execution history.
 
 A Standard workflow bills every state transition, so the confirmed path is kept as short as the
-saga's rules allow. Run: `make bench` (or `.venv/bin/python bench/transitions.py`).
+saga's rules allow (goal: a customer's cancellation ≤ 6). Run: `make bench` (or
+`.venv/bin/python bench/transitions.py`).
 """
 
 from __future__ import annotations
@@ -37,8 +38,35 @@ def main() -> None:
             status = stack.wait(arn)["status"]
             states = stack.states_entered(arn)
             rows.append(f"{label:<24} {status:<10} {len(states):>11}  {' → '.join(states)}")
+        for label, outage in [("cancelled by customer", False), ("cancel, refund fails", True)]:
+            arn = _cancellation(stack, outage)
+            states = stack.states_entered(arn)
+            status = stack.sfn.describe_execution(executionArn=arn)["status"]
+            rows.append(f"{label:<24} {status:<10} {len(states):>11}  {' → '.join(states)}")
     print(f"{'outcome':<24} {'status':<10} {'transitions':>11}  states")
     print("\n".join(rows))
+
+
+def _cancellation(stack: OfflineStack, outage: bool) -> str:
+    """Book and confirm through the API, then cancel (with the Payment API down if `outage`)."""
+    token = stack.tokens.mint(f"bench-{uuid.uuid4().hex[:8]}")
+    booked = stack.graphql(
+        "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id } }",
+        {"i": {"paymentToken": f"tok_visa_{uuid.uuid4().hex[:8]}", "bookingOutboundFlightId": "F1"}},
+        token=token,
+    )
+    booking_id = booked["data"]["processBooking"]["id"]
+    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.gateway.set_outage(outage)
+    stack.graphql(
+        "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id } }",
+        {"i": {"id": booking_id}},
+        token=token,
+    )
+    arn = stack.resource("CancelBookingSaga").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    stack.wait(arn)
+    stack.gateway.set_outage(False)
+    return arn
 
 
 if __name__ == "__main__":
