@@ -34,8 +34,9 @@ def sam(stack: OfflineStack) -> tuple[dict[str, Any], cfn.Resolver]:
     for table in ("FlightTable", "BookingTable", "IdempotencyTable"):
         described = stack.dynamodb.describe_table(TableName=stack.resource(table))["Table"]
         resolver.attributes[table] = {"Arn": described["TableArn"]}
-    machine = stack.sfn.describe_state_machine(stateMachineArn=stack.resource("ProcessBooking"))
-    resolver.attributes["ProcessBooking"] = {"Arn": machine["stateMachineArn"], "Name": machine["name"]}
+    for saga in ("ProcessBooking", "CancelBookingSaga"):
+        machine = stack.sfn.describe_state_machine(stateMachineArn=stack.resource(saga))
+        resolver.attributes[saga] = {"Arn": machine["stateMachineArn"], "Name": machine["name"]}
     return template, resolver
 
 
@@ -114,6 +115,7 @@ def test_cloudwatch_lists_the_alarms_on_the_dlq_the_unreported_bookings_and_the_
     assert sorted(alarms) == [
         f"booking-{stack.stage}-BookingDLQAlarm",
         f"booking-{stack.stage}-BookingNotReportedAlarm",
+        f"booking-{stack.stage}-CancelBookingTimeoutAlarm",
         f"booking-{stack.stage}-ProcessBookingTimeoutAlarm",
     ]
     unreported = alarms[f"booking-{stack.stage}-BookingNotReportedAlarm"]
@@ -133,8 +135,10 @@ def test_cloudwatch_lists_the_alarms_on_the_dlq_the_unreported_bookings_and_the_
         0.0,
         [],
     )
-    saga = alarms[f"booking-{stack.stage}-ProcessBookingTimeoutAlarm"]
-    assert saga["Dimensions"] == [{"Name": "StateMachineArn", "Value": stack.resource("ProcessBooking")}]
+    for saga in ("ProcessBooking", "CancelBooking"):
+        timeout = alarms[f"booking-{stack.stage}-{saga}TimeoutAlarm"]
+        machine = stack.resource("ProcessBooking" if saga == "ProcessBooking" else "CancelBookingSaga")
+        assert timeout["Dimensions"] == [{"Name": "StateMachineArn", "Value": machine}]
 
 
 def test_logs_lists_every_log_group_of_the_template_with_its_retention(

@@ -343,3 +343,35 @@ def test_ctrl_c_counts_and_names_the_bookings_it_abandons() -> None:
     assert f"Abandoned {len(ids)} bookings still running: stopped without their compensations" in output
     assert all(f"  {booking_id}\n" in output for booking_id in ids)
     assert output.rstrip().endswith("Stopped.")
+
+
+def test_a_customer_books_cancels_and_sees_cancelled_with_the_refund_and_the_seat_free(
+    server: Server, tokens: TokenIssuer
+) -> None:
+    token = tokens.mint("http-carol")
+    card = f"tok_visa_{uuid.uuid4().hex[:8]}"
+    before = seats(server, "SA1001-LGW-MAD")
+    booking_id = book(server, token, "SA1001-LGW-MAD", card)
+    assert settled(server, token, booking_id)["status"] == "CONFIRMED"
+    assert seats(server, "SA1001-LGW-MAD") == before - 1
+
+    status, body = server.graphql(
+        "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id status } }",
+        {"i": {"id": booking_id, "idempotencyKey": "http-carol-cancel"}},
+        token=token,
+    )
+
+    assert (status, body) == (200, {"data": {"cancelBooking": {"id": booking_id, "status": "CANCELLING"}}})
+    query = "query($id: ID!) { getBooking(id: $id) { status refund { status amount currency } } }"
+    for _ in range(600):
+        _, seen = server.graphql(query, {"id": booking_id}, token=token)
+        if seen["data"]["getBooking"]["status"] == "CANCELLED":
+            break
+        time.sleep(0.05)
+    assert seen["data"]["getBooking"] == {
+        "status": "CANCELLED",
+        "refund": {"status": "refunded", "amount": 12_900, "currency": "EUR"},
+    }
+    assert seats(server, "SA1001-LGW-MAD") == before
+    [charge] = [c for c in server.ledger() if c["charge_id"] == card]
+    assert (charge["status"], charge["refunds"], charge["amount_refunded"]) == ("refunded", 1, 12_900)
