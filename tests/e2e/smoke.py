@@ -17,7 +17,7 @@ In order, and nothing is created before step 3:
    claims), whatever happened in 5 — a failed test, an error, Ctrl-C;
 7. prints what the run used (AppSync requests, state transitions, Lambda invocations) and its cost.
 
-Exit status: pytest's, or 2 when it refused to start, or 3 when something could not be deleted.
+Exit status: pytest's, or 2 when it refused to start, 3 when something could not be deleted, 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -395,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Leftovers:
         return 3
+    except KeyboardInterrupt:
+        print("make smoke: interrupted", file=sys.stderr)
+        return 130
 
 
 def _smoke(stack_name: str, region: str, endpoint_url: str | None, pytest_args: list[str]) -> int:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from contextlib import redirect_stderr
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,6 +111,43 @@ def test_a_failing_test_still_deletes_the_users_the_flights_and_the_bookings(ser
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-3000:]
     assert "failing on purpose, after a booking" in output
+    assert "make smoke deleted its 3 users, 2 flights and their bookings." in output
+    assert _leftovers(server) == {"users": [], "flights": [], "booking items": []}
+
+
+def test_ctrl_c_during_the_tests_still_deletes_what_the_run_created(server: Server, tmp_path: Path) -> None:
+    ready = tmp_path / "booked"
+    runner = subprocess.Popen(  # noqa: S603 - the smoke command under test
+        [
+            sys.executable,
+            "-m",
+            "tests.e2e.smoke",
+            "--stack",
+            "booking-offline",
+            "--endpoint-url",
+            server.url,
+            "tests/e2e/failing_run.py::test_books_then_waits_for_ctrl_c",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "E2E_DOUBLE_READY": str(ready)},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ready.exists(), "the run never booked"
+        assert _leftovers(server)["booking items"] != []
+        os.killpg(runner.pid, signal.SIGINT)  # Ctrl-C reaches the runner and its pytest alike
+        output, _ = runner.communicate(timeout=120)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+
+    assert runner.returncode == 130, output[-3000:]
     assert "make smoke deleted its 3 users, 2 flights and their bookings." in output
     assert _leftovers(server) == {"users": [], "flights": [], "booking items": []}
 
