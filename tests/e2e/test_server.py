@@ -235,8 +235,16 @@ def test_the_readme_quick_start_runs_as_written(server: Server) -> None:
     final = answers[1]["data"]["getBooking"]
     assert (final["id"], final["status"]) == (booked["id"], "CONFIRMED")
     assert re.fullmatch(r"[A-Z2-9]{6}", final["bookingReference"])
-    mine = answers[-1]["data"]["getBookingByStatus"]["items"]
+    mine = answers[2]["data"]["getBookingByStatus"]["items"]
     assert booked["id"] in {item["id"] for item in mine}
+    assert answers[3]["data"]["cancelBooking"] == {"id": booked["id"], "status": "CANCELLING"}
+    cancelled = answers[4]["data"]["getBooking"]
+    assert (cancelled["id"], cancelled["status"], cancelled["refund"]["status"]) == (
+        booked["id"],
+        "CANCELLED",
+        "refunded",
+    )
+    assert len(answers) == 5
 
 
 def test_the_readme_names_the_booking_reference_alphabet() -> None:
