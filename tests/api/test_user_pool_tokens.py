@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
 
-from offline.stack import OfflineStack
+from offline import template as cfn
+from offline.stack import TEMPLATE, OfflineStack
 from offline.template import REGION
 
 PASSWORD = "Smoke-" + secrets.token_urlsafe(12) + "a1A"
@@ -30,9 +31,11 @@ def _cognito() -> Any:
     return boto3.client("cognito-idp", region_name=REGION)
 
 
-def sign_in(stack: OfflineStack, email: str, *, groups: tuple[str, ...] = ()) -> tuple[str, str]:
+def sign_in(
+    stack: OfflineStack, email: str, *, groups: tuple[str, ...] = (), client: str | None = None
+) -> tuple[str, str]:
     """A user of the stack's pool, signed in as `make smoke` does: (sub, ID token)."""
-    pool, client = stack.resource("UserPool"), stack.resource("UserPoolClient")
+    pool, client = stack.resource("UserPool"), client or stack.resource("UserPoolClient")
     cognito = _cognito()
     user = cognito.admin_create_user(
         UserPoolId=pool,
@@ -75,18 +78,27 @@ def test_the_template_user_pool_its_admin_group_and_web_client_are_created_in_co
     assert [group["GroupName"] for group in groups] == ["Admin"]
     assert client["ClientName"] == f"booking-{stack.stage}-web"
     assert "ClientSecret" not in client
-    assert client["ExplicitAuthFlows"] == ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    template = cfn.load(TEMPLATE)
+    flows = cfn.Resolver(template, {"Stage": stack.stage}, f"booking-{stack.stage}").resolve(
+        template["Resources"]["UserPoolClient"]["Properties"]["ExplicitAuthFlows"]
+    )
+    assert client["ExplicitAuthFlows"] == flows
+    assert "ALLOW_USER_SRP_AUTH" in flows
     assert stack.deployment.outputs["UserPoolId"] == pool["Id"]
     assert stack.deployment.outputs["UserPoolClientId"] == client["ClientId"]
     assert "UserPool" not in stack.deployment.skipped
 
 
-def test_moto_signs_in_with_the_admin_password_flow_although_the_web_client_does_not_list_it(
+def test_moto_signs_in_with_the_admin_password_flow_although_a_client_does_not_list_it(
     stack: OfflineStack,
 ) -> None:
-    """Why `make smoke` against `make run` needs no template change: moto 5.2.5 does not enforce a
-    client's ExplicitAuthFlows. Cognito does; the README's template diff adds the flow for AWS."""
-    _, token = sign_in(stack, f"flows-{uuid.uuid4().hex[:6]}@example.com")
+    """Why `make smoke` against `make run` works whatever flows the web client lists: moto 5.2.5 does
+    not enforce a client's ExplicitAuthFlows. Cognito does: in AWS the template must allow the flow."""
+    pool = stack.resource("UserPool")
+    srp_only = _cognito().create_user_pool_client(
+        UserPoolId=pool, ClientName="srp-only", ExplicitAuthFlows=["ALLOW_USER_SRP_AUTH"]
+    )["UserPoolClient"]["ClientId"]
+    _, token = sign_in(stack, f"flows-{uuid.uuid4().hex[:6]}@example.com", client=srp_only)
 
     claims = jwt.decode(token, options={"verify_signature": False})
     assert (jwt.get_unverified_header(token)["alg"], claims["token_use"]) == ("RS256", "id")
