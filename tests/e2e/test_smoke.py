@@ -18,7 +18,7 @@ import pytest
 from tests.api.test_seed_contract import SEED_BOOK, SEED_LIST
 from tests.e2e.target import Target
 
-GET = "query($id: ID!) { getBooking(id: $id) { id status customer bookingReference outboundFlight { id } } }"
+GET = "query($id: ID!) { getBooking(id: $id) { id status customer bookingReference } }"
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 PAGE = """query($c: String, $n: String) {
   getBookingByStatus(customer: $c, status: {eq: "CONFIRMED"}, limit: 2, nextToken: $n) {

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e import smoke
-from tests.e2e.conftest import ROOT, Server
+from tests.e2e.conftest import OFFLINE_ONLY, ROOT, Server
 
 
 def _leftovers(server: Server) -> dict[str, Any]:
@@ -192,3 +192,11 @@ def test_a_stack_deployed_with_a_production_stage_is_refused_whatever_its_name(s
     assert code == 2
     assert "booking-innocent was deployed with Stage=prod" in errors.getvalue()
     assert _leftovers(server)["users"] == []
+
+
+def test_the_readme_lists_every_e2e_module_that_cannot_run_online_with_its_reason() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [section] = re.findall(r"\*\*Tests that cannot run online\.\*\*(.*?)\*\*What a run costs", readme, re.S)
+
+    listed = set(re.findall(r"^\| `tests/e2e/(test_\w+\.py)` \| \S", section, re.M))
+    assert listed == set(OFFLINE_ONLY)
