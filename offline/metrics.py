@@ -28,6 +28,14 @@ class EmbeddedMetrics:
     def __init__(self, sink: LogSink, *, region: str) -> None:
         self._sink = sink
         self._region = region
+        self._cloudwatch: Any = None
+
+    @property
+    def cloudwatch(self) -> Any:
+        """One client, made on the first metric: making one costs more than a call."""
+        if self._cloudwatch is None:
+            self._cloudwatch = boto3.client("cloudwatch", region_name=self._region)
+        return self._cloudwatch
 
     def __call__(self, function: str, line: str) -> None:
         self._sink(function, line)
@@ -39,9 +47,7 @@ class EmbeddedMetrics:
             return
         if isinstance(document, dict):
             for namespace, data in metric_data(document):
-                boto3.client("cloudwatch", region_name=self._region).put_metric_data(
-                    Namespace=namespace, MetricData=data
-                )
+                self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
 
 
 def metric_data(document: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
