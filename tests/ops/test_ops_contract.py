@@ -76,3 +76,9 @@ def test_every_step_a_state_machine_can_list_is_known() -> None:
         for step in dlq.CHAINS[kind]:
             assert step in text, (kind, step)
     assert "notDone: [notifyBookingConfirmed]" in sources["BookingFailed"]
+
+
+def test_the_operators_tools_are_packaged() -> None:
+    """`pip install .` must carry booking.ops, so `python -m booking.ops` works outside a checkout."""
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert "booking.ops" in packages
