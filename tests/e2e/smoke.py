@@ -42,9 +42,11 @@ from typing import Any
 import boto3
 import botocore.exceptions
 
+from offline.template import REGION
+
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_REGION = "eu-west-1"
-"""samconfig.toml's region, where `make deploy` puts every stack."""
+DEFAULT_REGION = REGION
+"""samconfig.toml's region, where `make deploy` puts every stack (whatever AWS_REGION says)."""
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "offline", "aws_secret_access_key": "offline"}
 ROLES = {"customer": (), "other": (), "admin": ("Admin",)}
 """The run's users: a customer who books, another customer who must not read those bookings, an Admin."""
@@ -235,6 +237,7 @@ class Run:
         users_file.write_text(json.dumps({role: user.__dict__ for role, user in self.users.items()}))
         users_file.chmod(0o600)
         return {
+            "E2E_STACK": self.stack.name,
             "E2E_GRAPHQL_URL": self.stack.outputs["GraphQLApiUrl"],
             "E2E_AWS_ENDPOINT": self.stack.endpoint_url or "",
             "E2E_REGION": self.stack.region,
@@ -384,7 +387,9 @@ def cost_line(used: Mapping[str, int]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make smoke", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", required=True, help="the stack to test, booking-<stage>")
-    parser.add_argument("--region", default=os.environ.get("AWS_REGION") or DEFAULT_REGION)
+    parser.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"default: samconfig.toml's, {DEFAULT_REGION}"
+    )
     parser.add_argument("--endpoint-url", help="an AWS endpoint instead of AWS's (make run's, for CI)")
     parser.add_argument("pytest_args", nargs="*", help="after --: what pytest runs (default: tests/e2e)")
     args = parser.parse_args(argv)
