@@ -135,3 +135,62 @@ def test_a_release_that_failed_for_good_is_finished_after_the_fault_clears(
     assert (charge.status, charge.refunds, charge.amount_refunded) == ("refunded", 1, 9_000)
     assert stack.events() == []
     assert in_dlq(stack) == 0
+
+
+def test_a_cancellation_that_never_began_is_run_whole_and_nothing_follows_a_failed_begin(
+    stack: OfflineStack, ops: Ops
+) -> None:
+    stack.put_flight("F1", seats=3, price=7_000)
+
+    def break_cancel(booking_id: str) -> None:
+        stack.lambdas.inject(
+            "CancelBookingFunction",
+            "error",
+            times=50,
+            error_type="BookingStoreUnavailable",
+            booking_id=booking_id,
+        )
+
+    booking_id, card, message = _confirmed_then_cancelled(stack, break_cancel)
+    assert message["notUndone"] == [
+        "markCancelling",
+        "releaseFlightSeat",
+        "refundPayment",
+        "markCancelled",
+        "notifyBookingCancelled",
+    ]
+    refunds = len(stack.lambdas.calls("RefundPaymentFunction"))
+    releases = len(stack.lambdas.calls("ReleaseFlightFunction"))
+
+    stuck = ops("dlq", "redrive", "--booking", booking_id)  # the booking store still refuses
+
+    assert stuck.code == 1, stuck.text
+    assert "markCancelling: booking-offline-cancel-booking failed: BookingStoreUnavailable" in stuck.text
+    assert stuck.text.count("not run (markCancelling failed)") == 4
+    assert len(stack.lambdas.calls("RefundPaymentFunction")) == refunds
+    assert len(stack.lambdas.calls("ReleaseFlightFunction")) == releases
+    booking = stack.booking(booking_id)
+    assert booking is not None
+    assert booking["status"] == "CONFIRMED"
+    assert _seat(stack) == (2, {booking_id})
+    assert visible_in_dlq(stack) == 1
+    stack.lambdas.clear_faults()
+
+    run = ops("dlq", "redrive", "--booking", booking_id)
+
+    assert run.code == 0, run.text
+    assert "checked: booking CANCELLED, no seat held, money refunded" in run.text
+    booking = stack.booking(booking_id)
+    assert booking is not None
+    assert booking["status"] == "CANCELLED"
+    assert _seat(stack) == (3, set())
+    charge = stack.gateway.ledger(card)
+    assert charge is not None
+    assert (charge.status, charge.refunds, charge.amount_refunded) == ("refunded", 1, 7_000)
+    [event] = stack.events()
+    assert (event["status"], event["reason"], event["refund"]) == (
+        "cancelled",
+        "CustomerCancelled",
+        "refunded",
+    )
+    assert in_dlq(stack) == 0

@@ -206,7 +206,7 @@ class Queue:
                 break
             for raw in batch:
                 message = DlqMessage.from_sqs(raw)
-                seen.setdefault(message.message_id, message)
+                seen[message.message_id] = message  # received again: only the newest handle works
         epoch = datetime.min.replace(tzinfo=UTC)
         return sorted(seen.values(), key=lambda message: message.sent_at or epoch)
 
