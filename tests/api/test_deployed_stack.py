@@ -154,7 +154,7 @@ def test_logs_lists_every_log_group_of_the_template_with_its_retention(
     groups = _client("logs").describe_log_groups()["logGroups"]
 
     assert {group["logGroupName"]: group.get("retentionInDays") for group in groups} == expected
-    assert len(expected) == len(FUNCTIONS) + 1
+    assert len(expected) == len(FUNCTIONS) + 2  # and one per state machine
 
 
 def test_tables_queue_topic_parameters_secret_and_state_machine_are_listed(stack: OfflineStack) -> None:
