@@ -1,4 +1,4 @@
-"""The query page at `/`, in a real headless Chromium: a newcomer signs in, books, follows and lists.
+"""The query page at `/`, in a real headless Chromium: a newcomer signs in, books, follows, lists and cancels.
 
 Chromium comes from Debian's packages (`.ci/run` installs it); Playwright's Python package drives
 that system browser, so nothing is downloaded at test time.
@@ -10,10 +10,13 @@ import json
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, Request, Response, Route, expect, sync_playwright
 
 from tests.e2e.conftest import Server
 
@@ -28,11 +31,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 FINAL_WITHIN_MS = 60_000
-
-
-@pytest.mark.skipif(
+FLIGHT = "SA1001-LGW-MAD"  # the page's default flight: 129.00 EUR (offline/flights.json)
+CANCEL = "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id status } }"
+needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install -y chromium; .ci/run does)"
 )
+
+
+@needs_chromium
 def test_the_page_signs_in_books_twice_follows_each_booking_and_pages_through_them(
     server: Server, tmp_path: Path
 ) -> None:
@@ -109,3 +115,202 @@ def _list_every_page(page: Page, *, status: str, per_page: int) -> list[str]:
             return ids
         page.click("#next")
     raise AssertionError(f"more than 9 pages of {per_page}: {ids}")
+
+
+# Every status badge the page draws, in order, as "<booking id> <STATUS>": a status shown for a moment
+# (CANCELLING) is seen however fast the saga is.
+RECORD_BADGES = """
+window.painted = [];
+new MutationObserver((records) => {
+  for (const record of records) {
+    for (const node of record.addedNodes) {
+      if (node.nodeType !== 1) { continue; }
+      for (const badge of [node, ...node.querySelectorAll("[data-booking]")]) {
+        if (badge.dataset.booking) { window.painted.push(badge.dataset.booking + " " + badge.textContent); }
+      }
+    }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+@needs_chromium
+def test_the_page_cancels_a_confirmed_booking_once_shows_the_refund_and_gives_the_seat_back(
+    server: Server, tmp_path: Path
+) -> None:
+    """Three bookings cancelled from the page: A from its line with a double click (one request), B from
+    the list after its first answer is lost (the retry sends the same key and is answered, not refused),
+    C from a row left out of date by a cancellation made elsewhere (the refusal is shown, then C as it is)."""
+    customer = f"cancel-{uuid.uuid4().hex[:8]}"
+    seats_before, _ = _seats(server)
+    with _chromium(server) as (page, seen):
+        page.add_init_script(RECORD_BADGES)
+        page.goto(f"{server.url}/")
+        page.fill("#sub", customer)
+        page.click("#signin")
+        expect(page.locator("#who")).to_have_text(f"Signed in as {customer}")
+
+        a, b, c = (_book(page) for _ in range(3))
+        seats_booked, held = _seats(server)
+        assert seats_booked == seats_before - 3
+        assert {a, b, c} <= held
+        page.click("#list")
+        expect(page.locator("#page-info")).to_have_text("Page 1: 3 booking(s); the last page")
+        for booking in (a, b, c):
+            expect(_row(page, booking).locator("button.cancel")).to_be_enabled()
+            expect(_line(page, booking).locator("button.cancel")).to_be_enabled()
+        page.screenshot(path=str(tmp_path / "query-page-confirmed.png"), full_page=True)
+
+        # A, from its line: a double click is one request; CANCELLING, then CANCELLED with the refund,
+        # on its line and on its row of the list alike.
+        _line(page, a).locator("button.cancel").dblclick()
+        for view in (_line(page, a), _row(page, a)):
+            expect(view.locator(".CANCELLED")).to_have_text("CANCELLED", timeout=FINAL_WITHIN_MS)
+            expect(view).to_contain_text("refunded 129.00 EUR")
+            expect(view.locator("button")).to_have_count(0)
+        assert len(seen.cancels(a)) == 1
+        assert _painted(page, a)[-3:] == ["CONFIRMED", "CANCELLING", "CANCELLED"]
+
+        # B, from the list: its first answer is lost on the way back (the server did start it); Cancel
+        # again sends the same key, which the server answers as the same request.
+        lost: list[int] = []
+
+        def lose_the_first_answer(route: Route) -> None:
+            if "cancelBooking" in (route.request.post_data or "") and not lost:
+                lost.append(route.fetch().status)
+                route.abort()
+            else:
+                route.continue_()
+
+        page.route("**/graphql", lose_the_first_answer)
+        _row(page, b).locator("button.cancel").click()
+        expect(_row(page, b).locator(".refusal")).to_contain_text("No answer from the server")
+        page.unroute("**/graphql", lose_the_first_answer)
+        _row(page, b).locator("button.cancel").click()
+        expect(_row(page, b)).to_contain_text("CANCELLED, refunded 129.00 EUR", timeout=FINAL_WITHIN_MS)
+        assert lost == [200]
+        first, retry = seen.cancels(b)
+        assert first == retry, "a retry must send the same idempotencyKey"
+        assert re.fullmatch(r"cancel-[0-9a-f]{32}", first), first
+        expect(_row(page, b).locator(".refusal")).to_have_count(0)
+
+        # C, cancelled elsewhere while the list still shows it CONFIRMED: the page says why it refused,
+        # then shows C as it is.
+        token = page.input_value("#token")
+        status, answer = server.graphql(
+            CANCEL, {"i": {"id": c, "idempotencyKey": f"elsewhere-{c}"}}, token=token
+        )
+        assert (status, answer) == (200, {"data": {"cancelBooking": {"id": c, "status": "CANCELLING"}}})
+        _row(page, c).locator("button.cancel").click()
+        expect(_row(page, c).locator(".refusal")).to_have_text(
+            re.compile(rf"Not cancelled: BadRequest: booking {c} is already (being )?cancelled")
+        )
+        expect(_row(page, c)).to_contain_text("CANCELLED, refunded 129.00 EUR", timeout=FINAL_WITHIN_MS)
+        page.screenshot(path=str(tmp_path / "query-page-refused.png"), full_page=True)
+        assert len({*seen.cancels(a), *seen.cancels(b), *seen.cancels(c)}) == 3  # a key of its own each
+
+        page.select_option("#list-status", "CANCELLED")
+        page.click("#list")
+        expect(page.locator("#page-info")).to_have_text("Page 1: 3 booking(s); the last page")
+        expect(page.locator("#bookings tbody tr", has_text="CANCELLED, refunded 129.00 EUR")).to_have_count(3)
+        expect(page.locator(".refusal")).to_have_count(0)  # a new list reads each booking afresh, everywhere
+        page.screenshot(path=str(tmp_path / "query-page-cancelled.png"), full_page=True)
+        problems = seen.problems()
+
+    seats_after, held = _seats(server)
+    assert seats_after == seats_before
+    assert not held & {a, b, c}
+    # nothing failed but the answer the test lost and C's refusal
+    assert len(problems) == 2, problems
+    assert problems[0] == f"POST {server.url}/graphql: net::ERR_FAILED"
+    assert re.fullmatch(rf"GraphQL error: BadRequest: booking {c} is already (being )?cancelled", problems[1])
+    for screenshot in ("query-page-confirmed.png", "query-page-refused.png", "query-page-cancelled.png"):
+        assert (tmp_path / screenshot).stat().st_size > 10_000
+
+
+class _Seen:
+    """What the page sent and got: cancelBooking's keys by booking, failed requests, GraphQL errors."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.failed: list[str] = []
+        self.answers: list[Response] = []
+
+    def request(self, request: Request) -> None:
+        if request.url.endswith("/graphql") and request.post_data:
+            self.sent.append(json.loads(request.post_data))
+
+    def response(self, response: Response) -> None:
+        self.answers.append(response)
+
+    def cancels(self, booking_id: str) -> list[str]:
+        """The idempotencyKey of every cancelBooking the page sent for this booking, in order."""
+        return [
+            body["variables"]["input"].get("idempotencyKey")
+            for body in self.sent
+            if "cancelBooking" in body["query"] and body["variables"]["input"]["id"] == booking_id
+        ]
+
+    def problems(self) -> list[str]:
+        """Failed requests, then HTTP errors and GraphQL errors, each in the order they came."""
+        found = list(self.failed)
+        for response in self.answers:
+            if response.status >= 400:
+                found.append(f"HTTP {response.status} {response.url}")
+            elif response.url.endswith("/graphql"):
+                found += [
+                    f"GraphQL error: {e.get('errorType')}: {e['message']}"
+                    for e in response.json().get("errors", [])
+                ]
+        return found
+
+
+@contextmanager
+def _chromium(server: Server) -> Iterator[tuple[Page, _Seen]]:
+    seen = _Seen()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", seen.request)
+            page.on("requestfailed", lambda r: seen.failed.append(f"{r.method} {r.url}: {r.failure}"))
+            page.on("response", seen.response)
+            yield page, seen
+        finally:
+            browser.close()
+
+
+def _book(page: Page) -> str:
+    """Book a seat from the page and wait for its line to say CONFIRMED; the booking's id."""
+    count = page.locator("#outcome li").count()
+    page.click("#book")
+    expect(page.locator("#outcome li")).to_have_count(count + 1)
+    latest = page.locator("#outcome li").first
+    expect(latest.locator(".CONFIRMED")).to_have_text("CONFIRMED", timeout=FINAL_WITHIN_MS)
+    return latest.locator("code").first.inner_text()
+
+
+def _line(page: Page, booking_id: str) -> Locator:
+    return page.locator("#outcome li", has=page.locator(f'[data-booking="{booking_id}"]'))
+
+
+def _row(page: Page, booking_id: str) -> Locator:
+    return page.locator("#bookings tbody tr", has=page.locator(f'[data-booking="{booking_id}"]'))
+
+
+def _painted(page: Page, booking_id: str) -> list[str]:
+    """The statuses the page drew for this booking, in order, each change once."""
+    drawn: list[str] = []
+    for entry in page.evaluate("window.painted"):
+        shown_for, status = entry.split(" ", 1)
+        if shown_for == booking_id and (not drawn or drawn[-1] != status):
+            drawn.append(status)
+    return drawn
+
+
+def _seats(server: Server) -> tuple[int, set[str]]:
+    """The page's flight's free seats and the bookings holding one, read through the AWS endpoint."""
+    item = server.aws("dynamodb").get_item(
+        TableName="booking-offline-FlightTable", Key={"id": {"S": FLIGHT}}, ConsistentRead=True
+    )["Item"]
+    return int(item["seatCapacity"]["N"]), set(item.get("heldBy", {}).get("SS", []))
