@@ -71,6 +71,20 @@ def test_a_refund_that_failed_for_good_is_finished_once_the_payment_api_recovers
     assert visible_in_dlq(stack) == 1
     assert stack.events() == []
     stack.gateway.set_outage(False)
+    dry = ops("dlq", "redrive", "--booking", booking_id, "--dry-run")
+    assert dry.code == 0, dry.text
+    key = message["cancellationKey"]
+    assert dry.lines[1:4] == [
+        f'  would invoke booking-offline-refund-payment {{"bookingId": "{booking_id}"}}',
+        f'  would invoke booking-offline-cancel-booking {{"bookingId": "{booking_id}", "action": "finish", '
+        f'"cancellationKey": "{key}", "refund": "<refundPayment\'s answer>"}}',
+        f'  would invoke booking-offline-notify-booking {{"bookingId": "{booking_id}", '
+        '"customer": "alice-sub", "outboundFlightId": "F1", "status": "cancelled", '
+        '"reason": "CustomerCancelled", "refund": "<refundPayment\'s answer>"}',
+    ]
+    untouched = stack.gateway.ledger(card)
+    assert untouched is not None
+    assert (untouched.status, untouched.refunds) == ("captured", 0)
 
     run = ops("dlq", "redrive", "--booking", booking_id)
     again = ops("dlq", "redrive", "--booking", booking_id)
