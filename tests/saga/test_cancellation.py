@@ -233,6 +233,36 @@ def test_a_cancellation_after_the_cut_off_is_refused_and_changes_nothing(stack: 
     assert _world(stack, booking_id, card) == before
 
 
+def test_a_checked_in_booking_is_cancelled_only_once_its_check_in_is_undone(stack: OfflineStack) -> None:
+    stack.put_flight("F1", seats=3)
+    alice = stack.tokens.mint(ALICE)
+    booking_id, card = _confirmed(stack, alice)
+    assert (
+        stack.graphql(CHECK_IN, {"id": booking_id}, token=alice)["data"]["updateBooking"]["checkedIn"] is True
+    )
+    before = _world(stack, booking_id, card)
+
+    refused = _refusal(_cancel(stack, alice, booking_id, key="checked-in-1"))
+
+    assert refused == (
+        "BadRequest",
+        f"booking {booking_id} is checked in; "
+        "undo the check-in (updateBooking checkedIn: false) to cancel it",
+    )
+    assert _world(stack, booking_id, card) == before
+    undo = "mutation($id: ID!) { updateBooking(input: {id: $id, checkedIn: false}) { checkedIn } }"
+    assert stack.graphql(undo, {"id": booking_id}, token=alice)["data"]["updateBooking"]["checkedIn"] is False
+    assert (
+        _cancel(stack, alice, booking_id, key="checked-in-2")["data"]["cancelBooking"]["status"]
+        == "CANCELLING"
+    )
+    assert stack.wait(_execution(stack, "CancelBookingSaga", booking_id))["status"] == "SUCCEEDED"
+    again = stack.graphql(CHECK_IN, {"id": booking_id}, token=alice)
+    assert again["errors"][0]["message"] == (
+        f"booking {booking_id} is CANCELLED: only a CONFIRMED booking can check in"
+    )
+
+
 @pytest.mark.parametrize(
     ("step", "double"),
     [("ReserveFlightFunction", "gate.reserve_flight"), ("ConfirmBookingFunction", "gate.confirm_booking")],
