@@ -109,6 +109,7 @@ class _State:
     answers: dict[str, _StoredAnswer] = field(default_factory=dict)
     processing_errors: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, list[str | None]] = field(default_factory=dict)
     lost_answers: dict[str, int] = field(default_factory=dict)
     outage: bool = False
 
@@ -217,6 +218,11 @@ class PaymentGateway:
         with self._lock:
             return dict(self._state.requests)
 
+    def keys(self, path: str) -> list[str | None]:
+        """The Idempotency-Key of every request to `path`, in order: a retry must repeat its key."""
+        with self._lock:
+            return list(self._state.keys.get(path, []))
+
     def reset(self) -> None:
         """Let one running server be shared by many tests without leakage."""
         with self._lock:
@@ -244,6 +250,7 @@ class PaymentGateway:
         with self._lock:
             state = self._state
             state.requests[path] = state.requests.get(path, 0) + 1
+            state.keys.setdefault(path, []).append(idempotency_key)
             if state.outage:
                 return _UNAVAILABLE
             if path not in _PATHS:

@@ -334,6 +334,26 @@ def test_a_refund_that_fails_twice_then_succeeds_cancels_once(stack: OfflineStac
     assert stack.dlq_messages() == []
 
 
+def test_a_refund_whose_answer_is_lost_is_asked_again_with_the_same_key_and_moves_money_once(
+    stack: OfflineStack,
+) -> None:
+    stack.put_flight("F1", seats=3, price=9_900)
+    alice = stack.tokens.mint(ALICE)
+    booking_id, card = _confirmed(stack, alice)
+    stack.gateway.lose_next_answers("/refund", 1)
+
+    _cancel(stack, alice, booking_id, key="lost-refund")
+
+    assert stack.wait(_execution(stack, "CancelBookingSaga", booking_id))["status"] == "SUCCEEDED"
+    assert stack.gateway.keys("/refund") == [f"booking-{booking_id}-refund"] * 2  # the booking's one key
+    charge = stack.gateway.ledger(card)
+    assert charge is not None
+    assert (charge.status, charge.refunds, charge.amount_refunded) == ("refunded", 1, 9_900)
+    row = stack.booking(booking_id)
+    assert row is not None
+    assert row["refund"] == {"status": "refunded", "amount": 9_900, "currency": "EUR"}
+
+
 def test_a_refund_that_fails_for_good_frees_the_seat_keeps_the_booking_cancelling_and_pages(
     stack: OfflineStack,
 ) -> None:
