@@ -450,6 +450,75 @@ def test_a_cancellation_that_cannot_start_changes_nothing_and_lists_every_step(s
     ]
 
 
+def _invoke(stack: OfflineStack, function: str, payload: dict[str, Any]) -> tuple[str | None, Any]:
+    response = stack.lambdas.invoke(function, json.dumps(payload))
+    body = json.loads(response.body)
+    return (body["errorType"] if response.function_error else None), body
+
+
+def test_every_step_of_the_cancellation_run_again_changes_nothing(stack: OfflineStack) -> None:
+    # Step Functions' retries, a lost answer and `dlq redrive` all run a step again.
+    stack.put_flight("F1", seats=3, price=5_000)
+    alice = stack.tokens.mint(ALICE)
+    booking_id, card = _confirmed(stack, alice)
+    _cancel(stack, alice, booking_id, key="rerun-steps")
+    stack.wait(_execution(stack, "CancelBookingSaga", booking_id))
+    done = (stack.booking(booking_id), stack.flight("F1"), stack.gateway.ledger(card), stack.events())
+    key = {"bookingId": booking_id, "cancellationKey": "rerun-steps"}
+    refund = {"status": "refunded", "amount": 5_000, "currency": "EUR"}
+
+    again = [
+        _invoke(stack, "CancelBookingFunction", {**key, "action": "begin"}),
+        _invoke(stack, "ReleaseFlightFunction", {"bookingId": booking_id, "outboundFlightId": "F1"}),
+        _invoke(stack, "RefundPaymentFunction", {"bookingId": booking_id}),
+        _invoke(stack, "CancelBookingFunction", {**key, "action": "finish", "refund": refund}),
+    ]
+
+    assert again == [
+        (None, {"status": "CANCELLED"}),
+        (None, {"status": "not_held"}),
+        (None, refund),
+        (None, {"status": "CANCELLED"}),
+    ]
+    row = stack.booking(booking_id)
+    assert row is not None
+    assert done[0] is not None
+    assert {k: v for k, v in row.items() if k != "updatedAt"} == {
+        k: v for k, v in done[0].items() if k != "updatedAt"
+    }
+    assert (stack.flight("F1"), stack.gateway.ledger(card)) == done[1:3]
+    assert stack.events() == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"action": "begin"}, "InvalidSagaInput"),  # no key: a stray task cannot start a cancellation
+        ({"action": "begin", "cancellationKey": "not-the-recorded-one"}, "BookingStateConflict"),
+        ({"action": "finish", "cancellationKey": "recorded-key"}, "InvalidSagaInput"),  # no refund answer
+        (
+            {
+                "action": "finish",
+                "cancellationKey": "recorded-key",
+                "refund": {"Error": "PaymentUnavailable"},
+            },
+            "InvalidSagaInput",
+        ),
+    ],
+)
+def test_a_cancellation_step_nobody_recorded_is_refused_and_writes_nothing(
+    stack: OfflineStack, payload: dict[str, Any], error: str
+) -> None:
+    stack.put_flight("F1", seats=3)
+    alice = stack.tokens.mint(ALICE)
+    booking_id, card = _confirmed(stack, alice)
+    before = _world(stack, booking_id, card)
+
+    assert _invoke(stack, "CancelBookingFunction", {"bookingId": booking_id, **payload})[0] == error
+
+    assert _world(stack, booking_id, card) == before
+
+
 # ---------------------------------------------------------------------------------------- races
 
 

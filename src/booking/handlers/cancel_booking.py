@@ -27,14 +27,16 @@ REFUND_OUTCOMES = frozenset({"refunded", "released", "nothing_to_refund", "not_c
 
 
 def refund_outcome(result: dict[str, Any] | None) -> dict[str, Any]:
-    """What the row keeps of Refund Payment's answer: its outcome, or `failed` with the error's name
-    when the step failed for good (its Catch result is the error). Never the error's message."""
+    """What the row keeps of Refund Payment's answer. A booking is CANCELLED only once its money is
+    back, so anything but an answer of Refund Payment (an error, nothing) is refused."""
     result = result or {}
     status = result.get("status")
-    if status in REFUND_OUTCOMES:
-        amount = int(result.get("amount") or 0)
-        return {"status": status, "amount": amount, "currency": result.get("currency")}
-    return {"status": "failed", "error": str(result.get("Error", "unknown"))[:128]}
+    if status not in REFUND_OUTCOMES:
+        raise InvalidSagaInput(
+            "CancelRequest: refund: must be Refund Payment's answer to finish a cancellation"
+        )
+    amount = int(result.get("amount") or 0)
+    return {"status": status, "amount": amount, "currency": result.get("currency")}
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
