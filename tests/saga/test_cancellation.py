@@ -370,6 +370,12 @@ def test_a_refund_that_fails_for_good_frees_the_seat_keeps_the_booking_cancellin
     assert row is not None
     assert row["status"] == "CANCELLING"  # CANCELLED only once the money is back
     assert "refund" not in row
+    seen = stack.graphql(GET, {"id": booking_id}, token=alice)["data"]["getBooking"]
+    assert (seen["status"], seen["refund"]) == ("CANCELLING", None)
+    listed = stack.graphql(
+        'query { getBookingByStatus(status: {eq: "CANCELLING"}) { items { id status } } }', token=alice
+    )["data"]["getBookingByStatus"]["items"]
+    assert listed == [{"id": booking_id, "status": "CANCELLING"}]
     assert stack.seats_left("F1") == 3  # someone else may book the seat meanwhile
     charge = stack.gateway.ledger(card)
     assert charge is not None
