@@ -19,7 +19,7 @@ from typing import Any
 
 from booking.errors import BadRequest
 
-STATUSES = ("UNCONFIRMED", "CONFIRMED", "CANCELLED")
+STATUSES = ("UNCONFIRMED", "CONFIRMED", "CANCELLING", "CANCELLED")
 MAX_OPERAND = 64
 
 _COMPARISONS = {"eq": "=", "ne": "<>", "le": "<=", "lt": "<", "ge": ">=", "gt": ">"}

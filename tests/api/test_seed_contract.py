@@ -202,7 +202,7 @@ def test_a_filter_keeps_only_the_bookings_it_names(stack: OfflineStack) -> None:
     ("condition", "spec", "message"),
     [
         ({"eq": "CONFIRMED", "beginsWith": "C"}, None, "status takes one condition, not 2"),
-        ({"eq": "CONFIRMD"}, None, "status.eq must be one of UNCONFIRMED, CONFIRMED, CANCELLED"),
+        ({"eq": "CONFIRMD"}, None, "status.eq must be one of UNCONFIRMED, CONFIRMED, CANCELLING, CANCELLED"),
         ({"between": ["A"]}, None, "status.between takes two values"),
         (None, {"and": [{"checkedIn": {"eq": True}}]}, "filter.and is not supported"),
         (None, {"paymentToken": {"eq": "tok_visa"}}, "filter.paymentToken is not supported"),
@@ -334,3 +334,11 @@ def test_every_document_the_tree_shows_a_client_validates_against_the_schema() -
     }
     for document in documents:
         assert validate(schema, parse(document)) == [], document
+
+
+def test_the_status_conditions_know_every_status_of_the_schema() -> None:
+    from booking.conditions import STATUSES
+
+    enum = load_schema(SCHEMA).get_type("BookingStatus")
+
+    assert set(STATUSES) == set(enum.values)  # type: ignore[union-attr]
