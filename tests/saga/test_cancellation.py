@@ -96,11 +96,14 @@ def _world(stack: OfflineStack, booking_id: str, card: str) -> tuple[Any, ...]:
 # ---------------------------------------------------------------------------------------- scenarios
 
 
-def test_a_cancelled_booking_gets_its_money_and_seat_back_and_is_announced(stack: OfflineStack) -> None:
+def test_a_cancelled_booking_gets_its_money_and_seat_back_and_is_announced(
+    stack: OfflineStack, capfd: pytest.CaptureFixture[str]
+) -> None:
     stack.put_flight("F1", seats=3, price=15_000, currency="EUR")
     alice = stack.tokens.mint(ALICE, username="alice")
     booking_id, card = _confirmed(stack, alice)
     assert stack.seats_left("F1") == 2
+    capfd.readouterr()
 
     answer = _cancel(stack, alice, booking_id, key="cancel-key-01")
 
@@ -146,6 +149,22 @@ def test_a_cancelled_booking_gets_its_money_and_seat_back_and_is_announced(stack
         "Mark Cancelled",
         "Notify Booking Cancelled",
     ]
+    # The dashboards' SuccessfulCancellation counts a customer's cancellation once, as a failed booking's.
+    logged = capfd.readouterr().out
+    assert _metric_count(logged, "SuccessfulCancellation") == 1
+    assert _metric_count(logged, "FailedCancellation") == 0
+    assert card not in logged
+
+
+def _metric_count(logged: str, name: str) -> int:
+    """How many EMF lines of the functions' output carry the metric `name`."""
+    count = 0
+    for line in logged.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            emf = json.loads(line)
+            names = {m["Name"] for d in emf["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+            count += name in names
+    return count
 
 
 def test_the_same_key_twice_is_one_cancellation_and_one_refund(stack: OfflineStack) -> None:
