@@ -64,6 +64,9 @@ def test_a_refund_that_failed_for_good_is_finished_once_the_payment_api_recovers
     assert booking["status"] == "CANCELLING"  # not CANCELLED while the money is out
     assert _seat(stack) == (3, set())  # the seat went back first
     assert stack.events() == []
+    listed = ops("dlq", "list")
+    assert f"CancellationFailed  booking {booking_id}" in listed.text
+    assert "error PaymentUnavailable" in listed.text  # the first step that failed
     stuck = ops("dlq", "redrive", "--booking", booking_id)  # still down: nothing changes
     assert stuck.code == 1, stuck.text
     assert "markCancelled: not run (refundPayment did not succeed)" in stuck.text

@@ -138,7 +138,18 @@ class DlqMessage:
 
     @property
     def error_name(self) -> str:
-        error = (self.body or {}).get("error")
+        """The error that sent the message: the saga's `error`, or (a cancellation records one outcome
+        per step) the first step that failed."""
+        body = self.body or {}
+        error = body.get("error")
+        if not isinstance(error, dict):
+            steps = body.get("steps")
+            failed = (
+                [o for o in steps.values() if isinstance(o, dict) and "Error" in o]
+                if isinstance(steps, dict)
+                else []
+            )
+            error = failed[0] if failed else None
         return str(error.get("Error", "?")) if isinstance(error, dict) else "?"
 
     def plan(self) -> list[Step]:
