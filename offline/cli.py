@@ -2,6 +2,7 @@
 
 python -m offline serve [--host 127.0.0.1] [--port 4000]   the whole service, until Ctrl-C
 python -m offline token --sub alice [--group Admin]         a token the running server accepts
+python -m offline token --pool-user a@example.com           a pool user's RS256 ID token (moto's Cognito)
 python -m offline demo [--url http://127.0.0.1:4000]        a booking, step by step, then a declined card
 
 `token` and `demo` find the running server by the key file it writes (`offline.auth.find_server`):
@@ -54,7 +55,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "anyone who reaches the port can read and change every table, queue and booking",
     )
     token = commands.add_parser("token", help="print a user pool token the offline server accepts")
-    token.add_argument("--sub", required=True, type=_identifier, help="the user's id (the token's sub)")
+    who = token.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--sub", type=_identifier, help="the user's id (the token's sub), signed with the run's key"
+    )
+    who.add_argument(
+        "--pool-user",
+        metavar="EMAIL",
+        help="sign in as EMAIL in the template's user pool (moto's Cognito), created if missing: an RS256 "
+        "ID token as Cognito issues it (its sub is a UUID)",
+    )
     token.add_argument(
         "--group", action="append", default=[], help="a Cognito group, e.g. Admin (repeatable)"
     )
@@ -80,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m offline {args.command}: {error}", file=sys.stderr)
         return 1
     if args.command == "token":
+        if args.pool_user:
+            print(_pool_token(server.url, args.pool_user, args.group))
+            return 0
         print(
             server.tokens().mint(
                 args.sub, groups=args.group, username=args.username, expires_in=args.expires_in
@@ -87,6 +100,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     return _demo(server)
+
+
+def _pool_token(url: str, email: str, groups: Sequence[str]) -> str:
+    """Sign `email` in to the user pool of the server's stack, as `make smoke` does: the user is created
+    (no invitation) if missing, given a fresh random password and `groups`, and signed in with
+    ADMIN_USER_PASSWORD_AUTH on the template's web client."""
+    import secrets
+
+    import boto3
+
+    cloudformation = boto3.client(
+        "cloudformation", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS
+    )
+    [stack] = cloudformation.describe_stacks(StackName="booking-offline")["Stacks"]
+    outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
+    pool, client = outputs["UserPoolId"], outputs["UserPoolClientId"]
+    cognito = boto3.client("cognito-idp", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
+    try:
+        cognito.admin_create_user(UserPoolId=pool, Username=email, MessageAction="SUPPRESS")
+    except cognito.exceptions.UsernameExistsException:
+        pass
+    password = "Offline-" + secrets.token_urlsafe(18) + "aZ9"
+    cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
+    for group in groups:
+        cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
+    result = cognito.admin_initiate_auth(
+        UserPoolId=pool,
+        ClientId=client,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])
 
 
 def _port(text: str) -> int:
@@ -128,14 +173,15 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     url = server.url
     print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
-    print(f"  Query page   {url}/   (sign in with any name, book, follow the booking, list yours)")
+    print(f"  Query page   {url}/   (sign in with any name, book, follow the booking, cancel it, list yours)")
     print(f"  AWS endpoint {url}   region {REGION} (samconfig.toml), any credentials, e.g.")
     print(
         f"    AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline aws --endpoint-url {url} "
         f"--region {REGION} dynamodb scan --table-name {stack.resource('BookingTable')}"
     )
     print(f"  Payment API  {stack.gateway.url}   (tok_visa… approves, tok_chargeDeclined is declined)")
-    print(f"  State machine {stack.resource('ProcessBooking')}")
+    print(f"  Sagas        {stack.resource('ProcessBooking')}")
+    print(f"               {stack.resource('CancelBookingSaga')}")
     pool = stack.user_pool()
     if pool is not None:
         print(f"  User pool    {pool.pool_id}   (moto's Cognito: its users' ID tokens are accepted too)")

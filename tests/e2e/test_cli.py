@@ -123,4 +123,8 @@ def test_the_first_screen_says_how_to_book_from_the_page(server: Server) -> None
     banner = server.log.read_text(errors="replace").split("Ctrl-C stops.", 1)[0]
 
     assert f"Query page   {server.url}/   (sign in with any name, book" in banner
+    assert "cancel it" in banner
     assert "warning" not in banner.lower()
+    # Both sagas, so the on-call engineer can list either's executions with the AWS CLI.
+    assert ":stateMachine:booking-offline-process-booking" in banner
+    assert ":stateMachine:booking-offline-cancel-booking" in banner
