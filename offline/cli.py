@@ -12,6 +12,7 @@ the one at `--url`, else at $URL, else the only one running.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -117,10 +118,8 @@ def _pool_token(url: str, email: str, groups: Sequence[str]) -> str:
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
     pool, client = outputs["UserPoolId"], outputs["UserPoolClientId"]
     cognito = boto3.client("cognito-idp", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
-    try:
+    with contextlib.suppress(cognito.exceptions.UsernameExistsException):
         cognito.admin_create_user(UserPoolId=pool, Username=email, MessageAction="SUPPRESS")
-    except cognito.exceptions.UsernameExistsException:
-        pass
     password = "Offline-" + secrets.token_urlsafe(18) + "aZ9"
     cognito.admin_set_user_password(UserPoolId=pool, Username=email, Password=password, Permanent=True)
     for group in groups:

@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 
 from tests.e2e import smoke
@@ -200,3 +202,37 @@ def test_the_readme_lists_every_e2e_module_that_cannot_run_online_with_its_reaso
 
     listed = set(re.findall(r"^\| `tests/e2e/(test_\w+\.py)` \| \S", section, re.M))
     assert listed == set(OFFLINE_ONLY)
+
+
+def test_the_token_command_signs_a_pool_user_in_and_the_server_accepts_the_rs256_token(
+    server: Server,
+) -> None:
+    email = f"dev-{uuid.uuid4().hex[:6]}@example.com"
+    printed = subprocess.run(  # noqa: S603 - our own CLI
+        [
+            sys.executable,
+            "-m",
+            "offline",
+            "token",
+            "--pool-user",
+            email,
+            "--group",
+            "Admin",
+            "--url",
+            server.url,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    claims = jwt.decode(printed, options={"verify_signature": False})
+    status, body = server.graphql("{ listBookings(limit: 1) { items { id } } }", token=printed)
+    try:
+        assert jwt.get_unverified_header(printed)["alg"] == "RS256"
+        assert (claims["email"], claims["cognito:groups"], claims["token_use"]) == (email, ["Admin"], "id")
+        assert (status, body.get("errors")) == (200, None), body
+    finally:
+        [pool] = server.aws("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
+        server.aws("cognito-idp").admin_delete_user(UserPoolId=pool["Id"], Username=email)
