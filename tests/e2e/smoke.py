@@ -346,18 +346,20 @@ def usage(stack: Stack, usage_file: Path) -> dict[str, int]:
     bookings = sorted({r["id"] for r in recorded if r["kind"] == "booking"})
     sfn = stack.client("stepfunctions")
     machine = stack.outputs.get("ProcessBookingArn", "")
-    transitions = tasks = 0
+    entered = task_states = tasks = 0
     for booking_id in bookings:
         arn = machine.replace(":stateMachine:", ":execution:") + f":{booking_id}"
         for event in _history(sfn, arn):
             if event["type"].endswith("StateEntered"):
-                transitions += 1
+                entered += 1
+                task_states += event["type"] == "TaskStateEntered"
             elif event["type"] in {"TaskScheduled", "LambdaFunctionScheduled"}:
                 tasks += 1
     return {
         "AppSync requests": requests,
         "bookings": len(bookings),
-        "state transitions": transitions,
+        # Step Functions bills each retry of a task as one more transition.
+        "state transitions": entered + max(0, tasks - task_states),
         "Lambda invocations": api + tasks,
     }
 
