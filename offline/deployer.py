@@ -21,6 +21,7 @@ deploy time, so tests that exhaust retries finish in seconds. The definition fil
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import secrets
@@ -179,6 +180,13 @@ def _name_in_advance(ctx: _Context, resources: Mapping[str, dict[str, Any]]) -> 
             name = ctx.name(logical_id, ctx.resolver.resolve(raw.get("StateMachineName")), resource["Type"])
             arn = _arn("states", f"stateMachine:{name}")
             ctx.define(logical_id, arn, Arn=arn, Name=name)
+        elif resource["Type"] == "AWS::AppSync::GraphQLApi":
+            # Served by offline.appsync, not created here; the functions that push status changes
+            # reach it at the stack's AWS endpoint, which answers POST /graphql as AppSync does.
+            api_id = hashlib.sha256(f"{ctx.resolver.stack_name}/{logical_id}".encode()).hexdigest()[:26]
+            arn = _arn("appsync", f"apis/{api_id}")
+            url = f"{ctx.runtime.aws_endpoint or 'http://127.0.0.1'}/graphql"
+            ctx.define(logical_id, arn, Arn=arn, ApiId=api_id, GraphQLUrl=url)
 
 
 # ------------------------------------------------------------------------------------------ creators
