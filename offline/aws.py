@@ -16,6 +16,7 @@ Two doors lead here, and both take the same lock:
 from __future__ import annotations
 
 import collections
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -93,6 +94,7 @@ def dispatch(request: Any, **kwargs: Any) -> AWSResponse | None:
 
 
 StartResponse = Callable[..., Any]
+GraphQL = Callable[..., tuple[int, dict[str, Any]]]
 MAX_INVOKE_PAYLOAD = 6 * 1_048_576
 """Lambda's limit on a synchronous invocation's request payload."""
 _REASONS = {200: "OK", 404: "Not Found", 413: "Payload Too Large", 429: "Too Many Requests"}
@@ -104,9 +106,14 @@ class AwsEndpoint:
 
     def __init__(self) -> None:
         self._moto = DomainDispatcherApplication(create_backend_app)
+        self.graphql: GraphQL | None = None
+        """The stack's AppSync (`AppSyncApi.execute`): the functions that push a status change call
+        the template's GraphQL URL, which offline is this endpoint's `/graphql`."""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path == "/graphql" and environ.get("REQUEST_METHOD") == "POST" and self.graphql is not None:
+            return self._graphql(self.graphql, environ, start_response)
         if INVOKE_PATH.search(path) and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
@@ -120,6 +127,24 @@ class AwsEndpoint:
                 dynamodb_calls.append(environ["HTTP_X_AMZ_TARGET"].rsplit(".", 1)[-1])
                 return list(self._moto(environ, start_response))
         return self._moto(environ, start_response)
+
+    @staticmethod
+    def _graphql(graphql: GraphQL, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
+        headers = {
+            name[5:].replace("_", "-").lower(): str(value)
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = str(environ["CONTENT_TYPE"])
+        status, answer = graphql(
+            body, authorization=None, headers=headers, source_ip=str(environ.get("REMOTE_ADDR", "127.0.0.1"))
+        )
+        payload = json.dumps(answer).encode()
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", [("Content-Type", "application/json")])
+        return [payload]
 
 
 class _QuietRequests(WSGIRequestHandler):

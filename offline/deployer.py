@@ -70,6 +70,8 @@ class Deployment:
     outputs: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     state_machine_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    """What `Fn::GetAtt` of each resource returned (the GraphQL API's among them, served offline)."""
 
     def __getitem__(self, logical_id: str) -> str:
         return self.physical_ids[logical_id]
@@ -112,6 +114,7 @@ def deploy(
             )
         elif resource["Type"] not in CREATORS:
             deployment.skipped[logical_id] = f"{resource['Type']}: {_why_not(resource['Type'])}"
+    deployment.attributes = {logical_id: dict(values) for logical_id, values in resolver.attributes.items()}
     for name, output in template.get("Outputs", {}).items():
         if not resolver.conditions.get(output.get("Condition", ""), True):
             continue
@@ -386,6 +389,7 @@ def _function(ctx: _Context, logical_id: str, props: dict[str, Any], deployment:
             memory_mb=request["MemorySize"],
             code_path=str(code_path),
             reserved_concurrency=int(reserved) if reserved is not None else None,
+            role=str(props["Role"]),
         )
     )
     ctx.define(logical_id, name, Arn=arn)

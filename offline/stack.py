@@ -26,14 +26,14 @@ from moto import mock_aws
 
 from offline import aws, stepfunctions
 from offline.appsync import AppSyncApi
-from offline.auth import TokenIssuer, UserPool
+from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy
-from offline.lambdas import LambdaRuntime
+from offline.lambdas import LambdaRuntime, LocalFunction
 from offline.lambdas.runtime import print_log
 from offline.lambdas.sandbox import StartMethod
 from offline.metrics import EmbeddedMetrics
 from offline.payment_gateway import PaymentGateway
-from offline.template import REGION
+from offline.template import ACCOUNT_ID, REGION
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -67,6 +67,8 @@ class OfflineStack:
         self.template = template
         self.extra_parameters = parameters or {}
         self.gateway = PaymentGateway()
+        self._sessions: dict[str, IamCaller] = {}
+        self._credentials_lock = threading.Lock()
         # The functions' EMF log lines reach moto's CloudWatch, as CloudWatch Logs extracts them in AWS.
         self.lambdas = LambdaRuntime(
             start=sandboxes, region=REGION, log=EmbeddedMetrics(print_log, region=REGION)
@@ -95,6 +97,7 @@ class OfflineStack:
         self.endpoint_app = aws.AwsEndpoint()
         self.endpoint = aws.EndpointServer(self.endpoint_app)
         self.lambdas.aws_endpoint = self.endpoint.url
+        self.lambdas.credentials = self._function_credentials
         self.deployment = deploy(
             self.template,
             self.lambdas,
@@ -113,6 +116,7 @@ class OfflineStack:
             self.tokens,
             parameters={"Stage": self.stage, **self.extra_parameters},
         )
+        self.endpoint_app.graphql = self.api.execute
         self._events_queue = self.sqs.create_queue(QueueName=f"booking-{self.stage}-events-tap")["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self._events_queue, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -123,6 +127,17 @@ class OfflineStack:
             Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "true"},
         )
+
+    def _function_credentials(self, function: LocalFunction) -> tuple[str, str, str]:
+        """A session of the function's execution role, as Lambda gives each sandbox: the offline
+        AppSync knows it, so a function's SigV4 call (the status push) is that role's."""
+        with self._credentials_lock:
+            caller = self._sessions.get(function.name)
+            if caller is None:
+                role = function.role or f"arn:aws:iam::{ACCOUNT_ID}:role/{function.name}"
+                caller = self._sessions[function.name] = IamCaller.role_session(role, session=function.name)
+                self.api.iam.add(caller)
+        return caller.access_key_id, caller.secret_access_key, "offline"
 
     def stop(self, drain_seconds: float = 30.0) -> None:
         """Let running executions end first: a saga thread left running would carry on in the next

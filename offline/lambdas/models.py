@@ -30,6 +30,8 @@ class LocalFunction:
     """The function's CodeUri: the sandbox's working directory and first `sys.path` entry (/var/task)."""
     reserved_concurrency: int | None = None
     """`ReservedConcurrentExecutions` from the template: more concurrent invocations are throttled."""
+    role: str | None = None
+    """The execution role's ARN: the sandbox's credentials are a session of it."""
 
     @property
     def module(self) -> str:

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -82,6 +83,9 @@ class LambdaRuntime:
     from a server that has imported the shared libraries (fast; the test suite's choice)."""
     aws_endpoint: str | None = None
     """The offline AWS endpoint the sandboxes reach AWS through (`AWS_ENDPOINT_URL`)."""
+    credentials: Callable[[LocalFunction], tuple[str, str, str]] | None = None
+    """A function's (access key, secret key, session token), as Lambda hands a session of the
+    execution role to each sandbox; None: the same offline keys for every function."""
     max_sandboxes: int = 4
     idle_seconds: float = 300.0
     """A sandbox unused this long is stopped, as Lambda reclaims idle environments."""
@@ -310,6 +314,7 @@ class LambdaRuntime:
         """Lambda's reserved variables ("Defined runtime environment variables", Lambda developer
         guide), then the function's own; nothing of this process's environment but PATH."""
         stream = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        key, secret, token = self.credentials(function) if self.credentials else ("offline",) * 3
         reserved = {
             "_HANDLER": function.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
@@ -321,9 +326,9 @@ class LambdaRuntime:
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "offline",
-            "AWS_SECRET_ACCESS_KEY": "offline",
-            "AWS_SESSION_TOKEN": "offline",
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_SESSION_TOKEN": token,
             "LAMBDA_TASK_ROOT": function.code_path or os.getcwd(),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",

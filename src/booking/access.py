@@ -55,11 +55,20 @@ class Caller:
     username: str | None
     groups: frozenset[str]
     is_service: bool
+    is_publisher: bool = False
+    """A session of one of the stack's own functions that push status changes: it may publish a
+    change (publishBookingStatus) and nothing else."""
 
     @classmethod
-    def from_identity(cls, identity: dict[str, Any] | None, trusted: frozenset[Role] = frozenset()) -> Caller:
+    def from_identity(
+        cls,
+        identity: dict[str, Any] | None,
+        trusted: frozenset[Role] = frozenset(),
+        publishers: frozenset[Role] = frozenset(),
+    ) -> Caller:
         """Cognito identities carry `sub`; IAM identities carry `accountId` and `userArn`, and are
-        services only when they are a session of a `trusted` role and not of an identity pool."""
+        services only when they are a session of a `trusted` role and not of an identity pool, or
+        publishers when they are a session of a `publishers` role."""
         if not identity:
             raise Unauthorized("this API needs a Cognito user pool token or IAM credentials")
         if identity.get("sub"):
@@ -73,6 +82,14 @@ class Caller:
             if identity.get("cognitoIdentityPoolId") or identity.get("cognitoIdentityId"):
                 raise Unauthorized("a Cognito identity pool's credentials are not a trusted service")
             role = _session_role(identity)
+            if role is not None and role in publishers:
+                return cls(
+                    sub=None,
+                    username=identity.get("userArn"),
+                    groups=frozenset(),
+                    is_service=False,
+                    is_publisher=True,
+                )
             if role is None or role not in trusted:
                 raise Unauthorized("this IAM principal is not one of the API's trusted service roles")
             return cls(sub=None, username=identity.get("userArn"), groups=frozenset(), is_service=True)
@@ -93,17 +110,23 @@ class Caller:
             raise Unauthorized("processBooking books for a customer: call it with a user pool token")
         return self.sub
 
-    def require_reader_of(self, customer: str | None, field: str) -> None:
+    def require_reader_of(self, customer: str | None, field: str, type_name: str = "Query") -> None:
         """Owners, Admin and services may read a customer's bookings; anyone else gets Unauthorized."""
         if self.is_admin or self.is_service or (self.sub is not None and self.sub == customer):
             return
-        raise Unauthorized(f"Not Authorized to access {field} on type Query")
+        raise Unauthorized(f"Not Authorized to access {field} on type {type_name}")
 
     def require_writer_of(self, customer: str | None, field: str = "updateBooking") -> None:
         """Only the owner and Admin may check a booking in or cancel it; services only read."""
         if self.is_admin or (self.sub is not None and self.sub == customer):
             return
         raise Unauthorized(f"Not Authorized to access {field} on type Mutation")
+
+    def require_publisher(self) -> None:
+        """publishBookingStatus: the stack's own pushing functions only, never a user or a service."""
+        if self.is_publisher:
+            return
+        raise Unauthorized("Not Authorized to access publishBookingStatus on type Mutation")
 
     def require_admin(self, field: str) -> None:
         if self.is_admin or self.is_service:

@@ -41,6 +41,7 @@ MASK = "****"
 READ_REFUSED = "Not Authorized to access getBooking on type Query"
 WRITE_REFUSED = "Not Authorized to access updateBooking on type Mutation"
 CANCEL_REFUSED = "Not Authorized to access cancelBooking on type Mutation"
+SUBSCRIBE_REFUSED = "Not Authorized to access onBookingStatusChanged on type Subscription"
 
 _EXECUTION_STATUS = {"RUNNING": "UNCONFIRMED", "SUCCEEDED": "CONFIRMED"}
 
@@ -228,6 +229,47 @@ class BookingApi:
                 raise BadRequest(f"booking {booking_id} is already being cancelled") from None
         status = booking.get("status")
         return {"id": booking_id, "status": CANCELLING if status == CONFIRMED else status}
+
+    def publish_booking_status(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A saga's push of a status change: checked, then answered as is, for AppSync to hand to the
+        subscribers of that booking (`@aws_subscribe`). It writes nothing: the sagas have written."""
+        caller.require_publisher()
+        booking_id = _matching(arguments, "id", BOOKING_ID, "a booking id")
+        customer = arguments.get("customer")
+        if not isinstance(customer, str) or not customer or len(customer) > 128:
+            raise BadRequest("customer must be a customer id (the user pool sub)")
+        status = arguments.get("status")
+        if status not in (UNCONFIRMED, CONFIRMED, CANCELLING, CANCELLED):
+            raise BadRequest("status must be a BookingStatus")
+        occurred = arguments.get("occurredAt")
+        if _timestamp(str(occurred)) is None:
+            raise BadRequest("occurredAt must be an ISO-8601 date and time")
+        change = {"id": booking_id, "customer": customer, "status": status, "occurredAt": occurred}
+        for name in ("bookingReference", "reason"):
+            value = arguments.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > 128):
+                raise BadRequest(f"{name} must be text of at most 128 characters")
+            change[name] = value
+        return change
+
+    def on_booking_status_changed(self, caller: Caller, arguments: dict[str, Any]) -> None:
+        """Runs when a client subscribes: the owner (or Admin) of the booking only, as getBooking.
+
+        A booking that is neither written nor started is refused like another customer's (no
+        existence oracle); a client subscribes once processBooking has answered with the id."""
+        booking_id = _matching(arguments, "id", BOOKING_ID, "a booking id")
+        booking = self.bookings.get_item(booking_id)
+        if booking is not None:
+            caller.require_reader_of(booking.get("customer"), "onBookingStatusChanged", "Subscription")
+            return
+        execution = self._execution(booking_id)
+        if execution is None:
+            if caller.is_admin:
+                raise NotFound(f"booking {booking_id} does not exist")
+            raise Unauthorized(SUBSCRIBE_REFUSED)
+        caller.require_reader_of(
+            json.loads(execution["input"]).get("customer"), "onBookingStatusChanged", "Subscription"
+        )
 
     # ------------------------------------------------------------------ queries
     def get_booking(self, caller: Caller, arguments: dict[str, Any]) -> dict[str, Any] | None:

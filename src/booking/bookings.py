@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -370,23 +370,28 @@ class BookingRepository:
             raise store_error(error) from None
         return True
 
-    def begin_cancellation(self, booking_id: str, key: str) -> BookingRecord:
-        """CONFIRMED → CANCELLING for the cancellation this key names; a rerun finds it done."""
+    def begin_cancellation(self, booking_id: str, key: str) -> tuple[BookingRecord, bool]:
+        """CONFIRMED → CANCELLING for the cancellation this key names; a rerun finds it done. The
+        flag says whether this call made the change (and so whether it is news to push)."""
         return self._cancellation_step(
             booking_id,
             key,
+            CANCELLING,
             "SET #status = :cancelling, updatedAt = :now",
             "cancellationKey = :key AND (#status = :confirmed OR #status = :cancelling)",
             {":confirmed": {"S": CONFIRMED}, ":cancelling": {"S": CANCELLING}},
             done=(CANCELLING, CANCELLED),
         )
 
-    def finish_cancellation(self, booking_id: str, key: str, refund: dict[str, Any]) -> BookingRecord:
+    def finish_cancellation(
+        self, booking_id: str, key: str, refund: dict[str, Any]
+    ) -> tuple[BookingRecord, bool]:
         """CANCELLING → CANCELLED with the refund's outcome; a rerun (a redrive after the refund
         finally went through) writes the newer outcome."""
         return self._cancellation_step(
             booking_id,
             key,
+            CANCELLED,
             "SET #status = :cancelled, cancellationReason = :reason, refund = :refund, updatedAt = :now",
             "cancellationKey = :key AND (#status = :cancelling OR #status = :cancelled)",
             {
@@ -402,11 +407,12 @@ class BookingRepository:
         self,
         booking_id: str,
         key: str,
+        to: str,
         update: str,
         condition: str,
         values: dict[str, Any],
         done: tuple[str, ...],
-    ) -> BookingRecord:
+    ) -> tuple[BookingRecord, bool]:
         try:
             answer = self._client.update_item(
                 TableName=self._table,
@@ -415,7 +421,7 @@ class BookingRepository:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":key": {"S": key}, ":now": {"S": _now()}, **values},
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
@@ -426,12 +432,13 @@ class BookingRepository:
                 raise BookingNotFound(f"booking {booking_id} does not exist") from None
             current = BookingRecord.from_item(before)
             if current.cancellation_key == key and current.status in done:
-                return current  # a step further along already: this rerun has nothing to do
+                return current, False  # a step further along already: this rerun has nothing to do
             raise BookingStateConflict(
                 f"booking {booking_id} is {current.status}"
                 + ("" if current.cancellation_key == key else ", for another cancellation than this one")
             ) from None
-        return BookingRecord.from_item(answer["Attributes"])
+        before = BookingRecord.from_item(answer["Attributes"])
+        return replace(before, status=to), before.status != to
 
 
 def _attribute(value: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ def sam(stack: OfflineStack) -> tuple[dict[str, Any], cfn.Resolver]:
     parameters = {"Stage": stack.stage, "PaymentApiUrl": stack.gateway.url}
     resolver = cfn.Resolver(template, parameters, f"booking-{stack.stage}")
     resolver.refs.update(stack.deployment.physical_ids)
+    resolver.attributes.update(stack.deployment.attributes)
     for table in ("FlightTable", "BookingTable", "IdempotencyTable"):
         described = stack.dynamodb.describe_table(TableName=stack.resource(table))["Table"]
         resolver.attributes[table] = {"Arn": described["TableArn"]}

@@ -107,7 +107,14 @@ def dummy_physical_id(logical_id: str, resource_type: str) -> tuple[str, dict[st
         "AWS::Logs::LogGroup": (name, f"arn:aws:logs:{region_account}:log-group:{name}:*"),
     }
     ref, arn = arns.get(resource_type, (name, f"arn:aws:cloudformation:{region_account}:{name}"))
-    return ref, {"Arn": arn, "QueueName": name, "TopicName": name, "Name": name}
+    return ref, {
+        "Arn": arn,
+        "QueueName": name,
+        "TopicName": name,
+        "Name": name,
+        "ApiId": name,
+        "GraphQLUrl": f"https://{name}.appsync-api.{cfn.REGION}.amazonaws.com/graphql",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -118,4 +125,8 @@ def dummy_resolver(_loaded_template: dict[str, Any]) -> cfn.Resolver:
         ref, attributes = dummy_physical_id(logical_id, resource["Type"])
         resolver.refs[logical_id] = ref
         resolver.attributes[logical_id] = attributes
+        if resource["Type"] == "AWS::Serverless::Function":  # SAM makes its role, `<Function>Role`
+            role = f"{logical_id}Role"
+            resolver.refs[role] = f"{STACK_NAME}-{role}"
+            resolver.attributes[role] = {"Arn": f"arn:aws:iam::{cfn.ACCOUNT_ID}:role/{STACK_NAME}-{role}"}
     return resolver

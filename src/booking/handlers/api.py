@@ -34,6 +34,8 @@ PAGE_TOKEN_SECRET_ARN = require("PAGE_TOKEN_SECRET_ARN")
 TRUSTED_SERVICE_ROLES = trusted_roles(optional_text("TRUSTED_SERVICE_ROLE_ARNS"))
 """IAM roles whose sessions may read as services (template parameter TrustedServiceRoleArns; empty:
 no IAM caller is trusted)."""
+PUBLISHER_ROLES = trusted_roles(optional_text("PUBLISHER_ROLE_ARNS"))
+"""The roles of the functions that push status changes: the only callers of publishBookingStatus."""
 
 
 def _page_key() -> bytes:
@@ -56,7 +58,9 @@ app = AppSyncResolver()
 def _run(operation: str, call: Callable[[Caller, dict[str, Any]], Any], arguments: dict[str, Any]) -> Any:
     """Run one operation for the current caller; count and log what it refuses as bad input."""
     event = app.current_event
-    caller = Caller.from_identity(event.get("identity") if event is not None else None, TRUSTED_SERVICE_ROLES)
+    caller = Caller.from_identity(
+        event.get("identity") if event is not None else None, TRUSTED_SERVICE_ROLES, PUBLISHER_ROLES
+    )
     logger.append_keys(caller=caller.label, operation=operation)
     try:
         return call(caller, arguments)
@@ -91,6 +95,17 @@ def cancel_booking(input: dict[str, Any]) -> Any:
     answer = _run("cancelBooking", api.cancel_booking, input)
     logger.info("cancellation requested", booking_id=answer["id"])
     return answer
+
+
+@app.resolver(type_name="Mutation", field_name="publishBookingStatus")
+def publish_booking_status(input: dict[str, Any]) -> Any:
+    return _run("publishBookingStatus", api.publish_booking_status, input)
+
+
+@app.resolver(type_name="Subscription", field_name="onBookingStatusChanged")
+def on_booking_status_changed(**arguments: Any) -> Any:
+    """AppSync runs it when a client subscribes; an error refuses the subscription."""
+    return _run("onBookingStatusChanged", api.on_booking_status_changed, arguments)
 
 
 @app.resolver(type_name="Query", field_name="getBooking")

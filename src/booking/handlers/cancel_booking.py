@@ -1,4 +1,5 @@
-"""Cancel Booking: the booking becomes CANCELLED.
+"""Cancel Booking: the booking becomes CANCELLED (and, for a customer's cancellation, first CANCELLING,
+pushed to the booking's live subscribers; Notify Booking pushes the CANCELLED).
 
 Two sagas call it. The booking saga's compensation (`compensate`) cancels any booking and finds no
 row a no-op. The cancellation saga moves a customer's CONFIRMED booking to CANCELLING (`begin`)
@@ -17,11 +18,13 @@ from booking.errors import InvalidSagaInput
 from booking.models import CancelRequest, parse_task_input
 from booking.observability import CORRELATION_ID_PATH, count, logger, metrics, tracer
 from booking.settings import require
+from booking.status_push import StatusPusher
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 bookings = BookingRepository(require("BOOKING_TABLE_NAME"), dynamodb())
+status_pusher = StatusPusher(require("GRAPHQL_API_URL"))
 
 REFUND_OUTCOMES = frozenset({"refunded", "released", "nothing_to_refund", "not_claimed", "not_this_booking"})
 
@@ -48,12 +51,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise InvalidSagaInput(f"CancelRequest: cancellationKey: Field required for {request.action}")
     try:
         if request.action == "begin":
-            record = bookings.begin_cancellation(request.booking_id, str(request.cancellation_key))
+            record, changed = bookings.begin_cancellation(request.booking_id, str(request.cancellation_key))
             logger.info("booking cancelling", status=record.status)
+            if changed:  # a rerun pushes nothing: the first run did
+                status_pusher.push(record.id, record.customer, record.status)
             return {"status": record.status}
         if request.action == "finish":
             refund = refund_outcome(request.refund)
-            record = bookings.finish_cancellation(request.booking_id, str(request.cancellation_key), refund)
+            record, _ = bookings.finish_cancellation(
+                request.booking_id, str(request.cancellation_key), refund
+            )
             outcome = record.status
         else:
             outcome = bookings.cancel(request.booking_id)
