@@ -41,9 +41,13 @@ What AppSync does with a request, in order, and how this module reproduces it:
    fields with resolvers than the limit (aliases and fragment spreads counted) cannot stay under it,
    so it is refused whole, with one `ResolverExecutionLimitReached` error, before anything runs; the
    count takes time linear in the document, and so does placing every error on its line and column.
+7. **Subscriptions.** `api.realtime` (`offline.realtime`) is AppSync's real-time endpoint: after a
+   mutation request runs, each root field that a Subscription field `@aws_subscribe`s to and that
+   answered an object is published to that field's subscriptions whose arguments it matches; the
+   publishing only queues messages, so the mutation's answer never waits for a subscriber.
 
 Not emulated: pipeline resolvers, VTL/JS mapping templates and non-Lambda data sources (the template
-is refused at construction, naming what it uses), subscriptions, caching, the user pool's
+is refused at construction, naming what it uses), enhanced subscription filters, caching, the user pool's
 `DefaultAction: DENY`, and two habits of graphql-java, on which AppSync runs: its wording of validation
 messages (graphql-core's say the same things in other words), and its reporting of every item's error
 when several items of a list fail under a non-null type (graphql-core stops at the first error that
@@ -97,6 +101,7 @@ from graphql.language import ConstDirectiveNode, DocumentNode, FragmentDefinitio
 from offline import template as cfn
 from offline.auth import IamCaller, IamCredentials, Identity, InvalidToken, TokenIssuer
 from offline.lambdas import LambdaRuntime, UnknownFunction
+from offline.realtime import RealtimeEndpoint
 
 APPSYNC_DEFINITIONS = """
 scalar AWSDate
@@ -584,6 +589,8 @@ class AppSyncApi:
         self._rules = rules
         self._access = _field_access(self.schema)
         self._check_resolvers()
+        self.realtime = RealtimeEndpoint(self)
+        """The real-time endpoint (WebSocket, `offline.realtime`) and its subscriptions."""
 
     def _check_resolvers(self) -> None:
         """AppSync refuses a resolver on a field the schema lacks; the function must be deployed."""
@@ -613,7 +620,7 @@ class AppSyncApi:
         elif "authorization" not in lowered:
             lowered["authorization"] = authorization
         try:
-            identity = self._authenticate(authorization, lowered, body, path)
+            identity = self.authenticate(authorization, lowered, body, path)
         except InvalidToken as error:
             return 401, _transport_error("UnauthorizedException", error.message)
         try:
@@ -654,7 +661,33 @@ class AppSyncApi:
             result = _run(self._execute(document, variables, operation_name, identity, lowered, source_ip))
         except RecursionError:
             return 200, _limit_error("QueryTooComplex", "The request is nested or chained too deeply to run.")
+        if serial and operation is not None:
+            self.realtime.mutation_answered(document, operation, result.data)
         return 200, self._response(result)
+
+    # ------------------------------------------------------------------ for offline.realtime
+    def validation_errors(self, document: DocumentNode) -> list[dict[str, Any]]:
+        """The document's validation errors against the schema, as a request's errors."""
+        errors = validate(self.schema, document, self._rules, hide_suggestions=True)
+        return self.request_errors(errors)
+
+    @staticmethod
+    def request_errors(errors: Iterable[GraphQLError]) -> list[dict[str, Any]]:
+        return [_request_error(error) for error in errors]
+
+    def run(
+        self,
+        document: DocumentNode,
+        variables: dict[str, Any],
+        operation_name: str | None,
+        identity: Identity | IamCaller,
+        headers: dict[str, str],
+        source_ip: str,
+    ) -> dict[str, Any]:
+        """Execute a validated document for a verified caller: the response body (data, errors)."""
+        return self._response(
+            _run(self._execute(document, variables, operation_name, identity, headers, source_ip))
+        )
 
     def _resolver_fields(self, operation: OperationDefinitionNode, document: DocumentNode) -> int:
         """How many fields with a resolver the operation selects, fragments counted where they are spread:
@@ -702,13 +735,15 @@ class AppSyncApi:
         root = self.schema.get_root_type(operation.operation)
         return count(operation.selection_set, root.name, frozenset()) if root else 0
 
-    def _authenticate(
+    def authenticate(
         self,
         authorization: str | None,
         headers: Mapping[str, str],
         body: bytes | str | Mapping[str, Any],
         path: str,
     ) -> Identity | IamCaller:
+        """The caller `authorization` names (a user pool ID token, or a SigV4 signature of POST `path`
+        with `body` and the signed `headers`, lower-cased); InvalidToken otherwise."""
         if authorization is None or not authorization.strip():
             raise InvalidToken("Missing authorization header")
         if authorization.lstrip().startswith("AWS4-HMAC-SHA256"):

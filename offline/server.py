@@ -1,6 +1,8 @@
 """The offline stack behind one HTTP port: GraphQL, the AWS endpoint and a query page.
 
     POST /graphql                        AppSync's endpoint (JWT in `Authorization`)
+    GET  /graphql/realtime               AppSync's real-time endpoint: a WebSocket (subprotocol
+                                         graphql-ws) for subscriptions, `offline.realtime`
     GET  /                               a small query page, served from this package
     GET  /favicon.ico                    the page's icon (SVG)
     POST /_offline/token                 a token for the page's sign-in: {"sub", "admin"}, loopback only
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
+from offline import realtime
 from offline.auth import TokenIssuer, is_loopback
 from offline.stack import OfflineStack
 
@@ -78,6 +81,7 @@ class OfflineServer:
         self._server.serve_forever()
 
     def shutdown(self) -> None:
+        self.stack.api.realtime.close()
         self._server.shutdown()
         self._server.server_close()
 
@@ -87,6 +91,8 @@ class OfflineServer:
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/graphql":
             return self._graphql(environ, start_response, method)
+        if path == realtime.PATH:
+            return self.stack.api.realtime(environ, start_response)
         if path.rstrip("/").lower() == "/graphql":
             return _error(start_response, 404, "NotFoundException", "No such path: GraphQL is POST /graphql.")
         if path in ("/", "/index.html") and method == "GET":
