@@ -346,21 +346,24 @@ def usage(stack: Stack, usage_file: Path) -> dict[str, int]:
     bookings = sorted({r["id"] for r in recorded if r["kind"] == "booking"})
     sfn = stack.client("stepfunctions")
     machine = stack.outputs.get("ProcessBookingArn", "")
-    entered = task_states = tasks = 0
+    entered = task_states = tasks = pushes = 0
     for booking_id in bookings:
         arn = machine.replace(":stateMachine:", ":execution:") + f":{booking_id}"
         for event in _history(sfn, arn):
             if event["type"].endswith("StateEntered"):
                 entered += 1
                 task_states += event["type"] == "TaskStateEntered"
+                # Each Notify Booking step pushes the status change: one AppSync request (IAM), one
+                # Api function invocation (decision 0011).
+                pushes += event["stateEnteredEventDetails"]["name"].startswith("Notify Booking")
             elif event["type"] in {"TaskScheduled", "LambdaFunctionScheduled"}:
                 tasks += 1
     return {
-        "AppSync requests": requests,
+        "AppSync requests": requests + pushes,
         "bookings": len(bookings),
         # Step Functions bills each retry of a task as one more transition.
         "state transitions": entered + max(0, tasks - task_states),
-        "Lambda invocations": api + tasks,
+        "Lambda invocations": api + tasks + pushes,
     }
 
 
