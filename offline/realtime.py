@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import simple_websocket
 from graphql import (
@@ -247,7 +247,7 @@ class _Connection:
 
     def _connect(self, query_string: str) -> dict[str, Any] | None:
         """The handshake's `header`: None when it authorizes the connection, else the error to send."""
-        params = parse_qs(query_string)
+        params = _query(query_string)
         if "header" not in params or "payload" not in params:
             return {
                 **_error(
@@ -257,7 +257,7 @@ class _Connection:
                 "errorCode": 400,
             }
         try:
-            headers = _decode_json(params["header"][0])
+            headers = _decode_json(params["header"])
             if not isinstance(headers, dict):
                 raise ValueError
         except ValueError:
@@ -405,6 +405,16 @@ class _Connection:
         subscription = self.subscriptions.pop(message_id, None)
         if subscription is not None:
             self.endpoint._unregister(subscription)
+
+
+def _query(query_string: str) -> dict[str, str]:
+    """The query string's parameters, percent-decoded but with `+` kept: AWS's examples put the
+    base64 `header` in the URL as it is, and base64 has `+` where a form encoding has spaces."""
+    params: dict[str, str] = {}
+    for part in query_string.split("&"):
+        name, _, value = part.partition("=")
+        params.setdefault(unquote(name), unquote(value))
+    return params
 
 
 def _decode_json(text: str) -> Any:
@@ -608,22 +618,32 @@ def _http_error(start_response: StartResponse, status: int, message: str) -> lis
 
 
 # ---------------------------------------------------------------------- a client
-def connection_url(base_url: str, headers: Mapping[str, str]) -> str:
-    """The URL a client opens: `ws://host:port/graphql/realtime?header=…&payload=e30=` for an HTTP
-    base URL (`http://127.0.0.1:4000`), with the authorization headers as AWS documents them."""
+def realtime_url(graphql_url: str) -> str:
+    """The real-time endpoint of a GraphQL URL, as AWS documents it: on AppSync's own domain
+    `wss://<id>.appsync-realtime-api.<region>.amazonaws.com/graphql`; on a custom domain, and offline
+    (`http://127.0.0.1:4000/graphql`), the GraphQL URL's path and `/realtime`."""
+    parts = urlsplit(graphql_url)
+    scheme = "wss" if parts.scheme in ("https", "wss") else "ws"
+    if ".appsync-api." in parts.netloc:
+        host = parts.netloc.replace(".appsync-api.", ".appsync-realtime-api.", 1)
+        return urlunsplit((scheme, host, parts.path or "/graphql", "", ""))
+    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/realtime", "", ""))
+
+
+def connection_url(graphql_url: str, headers: Mapping[str, str]) -> str:
+    """The URL a client opens for the API at `graphql_url`, with the headers that authorize the
+    connection in `header` (base64 JSON) and `payload=e30=`, as AWS documents the handshake."""
     header = base64.b64encode(json.dumps(dict(headers)).encode()).decode()
-    scheme, rest = base_url.rstrip("/").split("://", 1)
-    ws_scheme = "wss" if scheme in ("https", "wss") else "ws"
-    return f"{ws_scheme}://{rest}{PATH}?" + urlencode({"header": header, "payload": "e30="})
+    return f"{realtime_url(graphql_url)}?header={quote(header, safe='')}&payload=e30="
 
 
 class RealtimeClient:
     """A small client of the endpoint, for tests and the demo: messages as dicts, every wait bounded.
 
-    with RealtimeClient.connect("http://127.0.0.1:4000", token) as client:
-        client.subscribe("s1", "subscription($id: ID!) { onBookingStatusChanged(id: $id) { status } }",
-                         {"id": booking_id}, token)
-        change = client.next_data(timeout=30)
+    with RealtimeClient.connect("http://127.0.0.1:4000/graphql", token) as client:
+        query = "subscription($id: ID!) { onBookingStatusChanged(id: $id) { status } }"
+        client.subscribe("s1", query, {"id": booking_id}, token)  # {"type": "start_ack", "id": "s1"}
+        change = client.receive(timeout=30)  # {"type": "data", "id": "s1", "payload": {"data": …}}
     """
 
     def __init__(self, ws: Any, host: str) -> None:
@@ -632,11 +652,13 @@ class RealtimeClient:
 
     @classmethod
     def connect(
-        cls, base_url: str, token: str, *, init: bool = True, timeout: float = 10.0
+        cls, graphql_url: str, token: str, *, init: bool = True, timeout: float = 10.0
     ) -> RealtimeClient:
-        host = base_url.split("://", 1)[-1].rstrip("/")
+        """Open the real-time endpoint of the API at `graphql_url` with a user pool ID token (the
+        `host` AppSync wants is the GraphQL URL's), then `connection_init` and its ack."""
+        host = urlsplit(graphql_url).netloc
         ws = simple_websocket.Client.connect(
-            connection_url(base_url, {"Authorization": token, "host": host}), subprotocols=[SUBPROTOCOL]
+            connection_url(graphql_url, {"Authorization": token, "host": host}), subprotocols=[SUBPROTOCOL]
         )
         client = cls(ws, host)
         if init:

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -87,6 +88,7 @@ class Live:
     api: AppSyncApi
     lambdas: ScriptedLambdas
     url: str
+    """The GraphQL URL (`http://127.0.0.1:<port>/graphql`); the endpoint is its `/realtime`."""
     publisher: IamCaller
 
     def token(self, name: str, **kwargs: Any) -> str:
@@ -153,7 +155,7 @@ def live() -> Iterator[Live]:
         return api.realtime(environ, start_response)
 
     server, url = _serve(app)
-    yield Live(api, lambdas, url, publisher)
+    yield Live(api, lambdas, f"{url}/graphql", publisher)
     api.realtime.close()
     server.shutdown()
     server.server_close()
@@ -355,7 +357,7 @@ def test_a_client_that_vanishes_or_stops_reading_disturbs_nobody(
 def _stalled_subscriber(live: Live, token: str) -> socket.socket:
     """A client that opens the WebSocket and subscribes (framed by wsproto, as any client frames it),
     then never reads: what the server sends it piles up in its socket, then in its outbox."""
-    host, port = live.url.removeprefix("http://").split(":")
+    host, port = live.url.removeprefix("http://").removesuffix("/graphql").split(":")
     raw = socket.create_connection((host, int(port)), timeout=5)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     ws = WSConnection(ConnectionType.CLIENT)
@@ -584,9 +586,71 @@ def test_a_subscription_the_schema_refuses_gets_validation_errors_and_runs_nothi
     assert live.lambdas.payloads == []
 
 
+def _signed_headers(caller: IamCaller, path: str, body: bytes) -> dict[str, str]:
+    """The headers of a SigV4-signed POST of `body` to `path`, as AWS documents the IAM `header`
+    (for the handshake: `/graphql/connect` and `{}`; for a start: `/graphql` and the `data`)."""
+    request = AWSRequest(
+        method="POST",
+        url=f"https://appsync.offline.test{path}",
+        data=body,
+        headers={
+            "accept": "application/json, text/javascript",
+            "content-encoding": "amz-1.0",
+            "content-type": "application/json; charset=UTF-8",
+            "host": "appsync.offline.test",
+        },
+    )
+    SigV4Auth(Credentials(caller.access_key_id, caller.secret_access_key), "appsync", REGION).add_auth(
+        request
+    )
+    return dict(request.headers.items())
+
+
+def test_an_iam_signature_of_graphql_connect_opens_the_connection_and_a_wrong_one_does_not(
+    live: Live,
+) -> None:
+    signed = _signed_headers(live.publisher, realtime.CONNECT_PATH, b"{}")
+    ws = live.raw(signed)
+    try:
+        ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(ws.receive(timeout=5))["type"] == "connection_ack"
+    finally:
+        ws.close()
+
+    signed_elsewhere = _signed_headers(live.publisher, "/graphql", b"{}")  # not what the handshake signs
+    ws = live.raw(signed_elsewhere)
+    [error] = json.loads(ws.receive(timeout=5))["payload"]["errors"]
+    assert (error["errorType"], error["errorCode"]) == ("UnauthorizedException", 401)
+    assert (
+        error["message"] == "The request signature we calculated does not match the signature you provided."
+    )
+
+
+@pytest.mark.parametrize(
+    ("graphql_url", "expected"),
+    [
+        (
+            "https://abc123.appsync-api.eu-west-1.amazonaws.com/graphql",
+            "wss://abc123.appsync-realtime-api.eu-west-1.amazonaws.com/graphql",
+        ),
+        ("https://api.example.com/graphql", "wss://api.example.com/graphql/realtime"),
+        ("http://127.0.0.1:4000/graphql", "ws://127.0.0.1:4000/graphql/realtime"),
+    ],
+    ids=["appsync-domain", "custom-domain", "offline"],
+)
+def test_the_realtime_url_of_a_graphql_url_is_the_one_aws_documents(graphql_url: str, expected: str) -> None:
+    assert realtime.realtime_url(graphql_url) == expected
+    header = {"Authorization": "token", "host": "h"}
+    url = connection_url(graphql_url, header)
+    assert url.startswith(expected + "?header=")
+    assert url.endswith("&payload=e30=")
+    encoded = url.split("header=", 1)[1].split("&", 1)[0]
+    assert json.loads(base64.b64decode(urllib.parse.unquote(encoded))) == header
+
+
 def test_a_plain_http_request_or_another_subprotocol_gets_a_400_not_a_5xx(live: Live) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{live.url}{realtime.PATH}", timeout=5)
+        urllib.request.urlopen(f"{live.url}/realtime", timeout=5)
     assert refused.value.code == 400
     assert json.loads(refused.value.read())["errors"][0]["errorType"] == "BadRequestException"
 
@@ -596,10 +660,18 @@ def test_a_plain_http_request_or_another_subprotocol_gets_a_400_not_a_5xx(live: 
     assert rejected.value.status_code == 400
 
 
-def test_the_handshake_header_may_be_url_safe_base64_without_padding(live: Live) -> None:
-    header = json.dumps({"Authorization": live.token("alice"), "host": "x"}).encode()
-    encoded = base64.urlsafe_b64encode(header).decode().rstrip("=")
-    url = f"{live.url.replace('http', 'ws', 1)}{realtime.PATH}?header={encoded}&payload=e30"
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda raw: base64.b64encode(raw).decode(),  # as AWS's examples put it in the URL: + / = unescaped
+        lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ],
+    ids=["standard-unescaped", "url-safe-unpadded"],
+)
+def test_the_handshake_header_is_read_as_clients_write_it(live: Live, encode: Any) -> None:
+    header = json.dumps({"Authorization": live.token("alice"), "host": "x", "note": ">>>???"}).encode()
+    assert set("+/") <= set(base64.b64encode(header).decode())
+    url = f"{live.url.replace('http', 'ws', 1)}/realtime?header={encode(header)}&payload=e30="
     ws = simple_websocket.Client.connect(url, subprotocols=[realtime.SUBPROTOCOL])
     try:
         ws.send(json.dumps({"type": "connection_init"}))
@@ -648,9 +720,9 @@ def test_over_the_server_each_customer_learns_its_own_bookings_outcome_and_nothi
     declined = _held_booking(stack, "bob-sub", "live-bob-1", card=unique_token("tok_chargeDeclined"))
     try:
         with (
-            RealtimeClient.connect(served.url, alice_token) as alice,
-            RealtimeClient.connect(served.url, bob_token) as bob,
-            RealtimeClient.connect(served.url, bob_token) as leaving,
+            RealtimeClient.connect(f"{served.url}/graphql", alice_token) as alice,
+            RealtimeClient.connect(f"{served.url}/graphql", bob_token) as bob,
+            RealtimeClient.connect(f"{served.url}/graphql", bob_token) as leaving,
         ):
             assert alice.subscribe("mine", ON_CHANGE, {"id": confirmed}, alice_token)["type"] == "start_ack"
             refused = alice.subscribe("theirs", ON_CHANGE, {"id": declined}, alice_token)
@@ -687,13 +759,14 @@ def test_the_server_closes_its_subscribers_when_it_stops(stack: OfflineStack) ->
     server = OfflineServer(stack, port=0)
     server.start()
     token = stack.tokens.mint("alice-sub")
-    client = RealtimeClient.connect(server.url, token)
+    client = RealtimeClient.connect(f"{server.url}/graphql", token)
     server.shutdown()
     _closed_by_server(client)
 
 
 def test_a_connection_that_never_sends_anything_is_not_a_5xx_or_a_hang(live: Live) -> None:
-    raw = socket.create_connection(("127.0.0.1", int(live.url.rsplit(":", 1)[1])), timeout=5)
+    port = int(live.url.removesuffix("/graphql").rsplit(":", 1)[1])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
         raw.sendall(f"GET {realtime.PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         assert raw.recv(100).startswith(b"HTTP/1.1 400")
