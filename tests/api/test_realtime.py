@@ -703,6 +703,16 @@ def _held_booking(stack: OfflineStack, sub: str, key: str, card: str = "") -> st
     return booking_id
 
 
+def _rest(client: RealtimeClient, seconds: float = 0.2) -> list[dict[str, Any]]:
+    """The changes that arrive in the next `seconds` (none, usually)."""
+    rest = []
+    while True:
+        try:
+            rest.append(client.receive(seconds)["payload"]["data"]["onBookingStatusChanged"])
+        except TimeoutError:
+            return rest
+
+
 def _changes(client: RealtimeClient, until: str, timeout: float = 60) -> list[dict[str, Any]]:
     changes: list[dict[str, Any]] = []
     while not changes or changes[-1]["status"] != until:
@@ -753,6 +763,51 @@ def test_over_the_server_each_customer_learns_its_own_bookings_outcome_and_nothi
     assert stack.wait(f"{arn}:{declined}")["status"] == "FAILED"
     assert stack.booking(confirmed)["status"] == "CONFIRMED"
     assert stack.dlq_messages() == []
+
+
+def test_fifty_subscribers_of_fifty_concurrent_bookings_each_learn_exactly_their_own_outcome(
+    stack: OfflineStack, served: OfflineServer
+) -> None:
+    stack.put_flight("F1", seats=60)
+    stack.lambdas.replace_handler("ReserveFlightFunction", "gate.reserve_flight", code_path=str(DOUBLES))
+    customers = [f"crowd-{n}-sub" for n in range(50)]
+    declined = {customer for n, customer in enumerate(customers) if n % 5 == 0}
+    bookings = {
+        customer: _held_booking(
+            stack,
+            customer,
+            f"crowd-key-{n}",
+            card=unique_token("tok_chargeDeclined" if customer in declined else "tok_visa"),
+        )
+        for n, customer in enumerate(customers)
+    }
+    clients: dict[str, RealtimeClient] = {}
+    try:
+        for customer, booking_id in bookings.items():
+            token = stack.tokens.mint(customer)
+            clients[customer] = RealtimeClient.connect(f"{served.url}/graphql", token)
+            assert (
+                clients[customer].subscribe("mine", ON_CHANGE, {"id": booking_id}, token)["type"]
+                == "start_ack"
+            )
+        for booking_id in bookings.values():  # every saga at once
+            gate_path(booking_id).unlink()
+        outcome = {c: "CANCELLED" if c in declined else "CONFIRMED" for c in customers}
+        changes = {c: _changes(client, until=outcome[c], timeout=120) for c, client in clients.items()}
+        time.sleep(QUIET)  # then whatever else came
+        for customer, client in clients.items():
+            received = changes[customer] + _rest(client, 0.01)
+            # Its own booking's outcome, nothing else. A push the publisher retried after its own
+            # timeout (the first attempt did arrive) comes twice: AppSync delivers what is published.
+            assert {(c["id"], c["customer"], c["status"]) for c in received} == {
+                (bookings[customer], customer, outcome[customer])
+            }
+    finally:
+        for booking_id in bookings.values():
+            gate_path(booking_id).unlink(missing_ok=True)
+        for client in clients.values():
+            client.close()
+    assert stack.drain(60) == []
 
 
 def test_the_server_closes_its_subscribers_when_it_stops(stack: OfflineStack) -> None:
