@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import plain, read_page, store_error
+from booking.clients import plain, read_page, rejected_item, store_error
 from booking.errors import (
     BookingNotFound,
     BookingStateConflict,
@@ -172,22 +172,31 @@ class BookingRepository:
         policy can forbid every other attribute: status, seats and money stay the sagas' business.
         False means the booking changed meanwhile (read it again and re-check).
         """
+        return self._written_if(
+            booking_id,
+            "SET checkedIn = :checked_in, updatedAt = :now",
+            "attribute_exists(id) AND updatedAt = :seen",
+            {":checked_in": {"BOOL": checked_in}, ":now": {"S": _now()}, ":seen": {"S": seen_updated_at}},
+        )
+
+    def _written_if(
+        self, booking_id: str, update: str, condition: str, values: dict[str, Any], **names: str
+    ) -> bool:
+        """One conditional UpdateItem; False when its condition refused it (the booking changed)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"id": {"S": booking_id}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"id": {"S": booking_id}},
-                UpdateExpression="SET checkedIn = :checked_in, updatedAt = :now",
-                ConditionExpression="attribute_exists(id) AND updatedAt = :seen",
-                ExpressionAttributeValues={
-                    ":checked_in": {"BOOL": checked_in},
-                    ":now": {"S": _now()},
-                    ":seen": {"S": seen_updated_at},
-                },
-            )
+            self._client.update_item(**request)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise store_error(error) from None
+            rejected_item(error)
+            return False
         return True
 
     def reserve(self, booking: NewBooking) -> BookingRecord:
@@ -331,9 +340,7 @@ class BookingRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise store_error(error) from None
-            return "cancelled" if error.response.get("Item") else "absent"
+            return "cancelled" if rejected_item(error) else "absent"
         return "cancelled"
 
     def request_cancellation(
@@ -346,29 +353,22 @@ class BookingRepository:
         writes first changes `updatedAt`, and the other's write fails and is re-checked. The status
         stays CONFIRMED: status changes belong to the cancellation saga. False: the booking changed.
         """
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"id": {"S": booking_id}},
-                UpdateExpression="SET cancellationKey = :key, cancellationRequestedBy = :by, "
-                "cancellationRequestedAt = :now, updatedAt = :now",
-                ConditionExpression="#status = :confirmed AND checkedIn = :false AND updatedAt = :seen "
-                "AND attribute_not_exists(cancellationKey)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":key": {"S": key},
-                    ":by": {"S": requested_by},
-                    ":now": {"S": _now()},
-                    ":confirmed": {"S": CONFIRMED},
-                    ":false": {"BOOL": False},
-                    ":seen": {"S": seen_updated_at},
-                },
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise store_error(error) from None
-        return True
+        return self._written_if(
+            booking_id,
+            "SET cancellationKey = :key, cancellationRequestedBy = :by, cancellationRequestedAt = :now, "
+            "updatedAt = :now",
+            "#status = :confirmed AND checkedIn = :false AND updatedAt = :seen "
+            "AND attribute_not_exists(cancellationKey)",
+            {
+                ":key": {"S": key},
+                ":by": {"S": requested_by},
+                ":now": {"S": _now()},
+                ":confirmed": {"S": CONFIRMED},
+                ":false": {"BOOL": False},
+                ":seen": {"S": seen_updated_at},
+            },
+            **{"#status": "status"},
+        )
 
     def begin_cancellation(self, booking_id: str, key: str) -> tuple[BookingRecord, bool]:
         """CONFIRMED → CANCELLING for the cancellation this key names; a rerun finds it done. The
@@ -425,12 +425,10 @@ class BookingRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise store_error(error) from None
-            before = error.response.get("Item")
-            if not before:
+            found = rejected_item(error)
+            if not found:
                 raise BookingNotFound(f"booking {booking_id} does not exist") from None
-            current = BookingRecord.from_item(before)
+            current = BookingRecord.from_item(found)
             if current.cancellation_key == key and current.status in done:
                 return current, False  # a step further along already: this rerun has nothing to do
             raise BookingStateConflict(

@@ -55,6 +55,16 @@ def store_error(error: Any) -> Exception:
     return error
 
 
+def rejected_item(error: Any) -> dict[str, Any]:
+    """A conditional write refused: the item as it was (with ReturnValuesOnConditionCheckFailure
+    ALL_OLD), `{}` when there was none or it was not asked for. Any other error is the store's
+    (`store_error`: throttling is retried by the state machine) and is raised."""
+    if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+        raise store_error(error) from None
+    item: dict[str, Any] = error.response.get("Item") or {}
+    return item
+
+
 @cache
 def stepfunctions() -> Any:
     """The Step Functions client the API starts and reads sagas with."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from booking.clients import plain, read_page, store_error
+from booking.clients import plain, read_page, rejected_item, store_error
 from booking.errors import FlightFull, FlightNotFound
 
 if TYPE_CHECKING:
@@ -129,9 +129,7 @@ class FlightRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise store_error(error) from None
-            before = error.response.get("Item")
+            before = rejected_item(error)
             if not before:
                 raise FlightNotFound(f"flight {flight_id} does not exist") from None
             if booking_id in before.get("heldBy", {}).get("SS", []):
@@ -154,8 +152,7 @@ class FlightRepository:
                 },
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise store_error(error) from None
+            rejected_item(error)
             return "not_held"
         return "released"
 

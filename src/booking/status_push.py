@@ -26,8 +26,11 @@ PUBLISH = (
     "{ id customer status bookingReference reason occurredAt } }"
 )
 ATTEMPTS = 3
-TIMEOUT_SECONDS = 1.5
-"""Per attempt: three attempts and their pauses stay well inside the functions' 10 s timeout."""
+TIMEOUT_SECONDS = 4.0
+"""How long one attempt waits for AppSync's answer. An attempt AppSync refused (an error answer, a
+refused connection) is tried again; one left unanswered is not, since it may have reached the
+subscribers already and a second would push the change twice: it is counted as failed. Three quick
+refusals or one timeout stay well inside the functions' 10 s."""
 
 
 class PushRefused(Exception):
@@ -69,6 +72,8 @@ class StatusPusher:
                 self._send(body)
             except (PushRefused, OSError, ValueError) as error:
                 problem = str(error)[:300]
+                if _unanswered(error):
+                    break
                 continue
             logger.info("status pushed", status=status)
             return True
@@ -106,3 +111,9 @@ class StatusPusher:
         ):
             first = (errors or [{}])[0]
             raise PushRefused(f"{first.get('errorType')}: {first.get('message')}")
+
+
+def _unanswered(error: Exception) -> bool:
+    """A timeout: the push may have arrived, so repeating it could deliver the change twice."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, TimeoutError)

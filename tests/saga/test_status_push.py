@@ -7,6 +7,7 @@ with SigV4 (`publishBookingStatus`). Who may publish is checked there too.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from booking.status_push import TIMEOUT_SECONDS as STATUS_PUSH_TIMEOUT
 from offline.auth import IamCaller
 from offline.stack import OfflineStack
 from offline.template import ACCOUNT_ID
@@ -108,10 +110,13 @@ def test_a_push_that_fails_is_counted_and_the_booking_confirms_all_the_same(
     stack: OfflineStack, capfd: pytest.CaptureFixture[str]
 ) -> None:
     stack.put_flight("F1", seats=3)
-    stack.endpoint_app.graphql = lambda body, **kwargs: (
-        503,
-        {"errors": [{"errorType": "ServiceUnavailable", "message": "AppSync is down"}]},
-    )
+    attempts: list[bytes] = []
+
+    def down(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        attempts.append(body)
+        return 503, {"errors": [{"errorType": "ServiceUnavailable", "message": "AppSync is down"}]}
+
+    stack.endpoint_app.graphql = down
 
     outcome = book(stack)
 
@@ -124,6 +129,34 @@ def test_a_push_that_fails_is_counted_and_the_booking_confirms_all_the_same(
     failed = [line for line in emitted if "FailedStatusPush" in line]
     assert len(failed) == 1
     assert failed[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert len(attempts) == 3  # refused three times: tried three times
+    assert len({json.loads(body)["variables"]["i"]["occurredAt"] for body in attempts}) == 1  # one change
+
+
+def test_a_push_left_unanswered_is_not_repeated_and_counted(
+    stack: OfflineStack, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # It may have reached the subscribers: a second attempt could push the change twice.
+    stack.put_flight("F1", seats=3)
+    answer = stack.endpoint_app.graphql
+    assert answer is not None
+    attempts: list[bytes] = []
+
+    def slow(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        attempts.append(body)
+        time.sleep(STATUS_PUSH_TIMEOUT + 0.5)
+        return answer(body, **kwargs)
+
+    stack.endpoint_app.graphql = slow
+
+    outcome = book(stack)
+
+    assert outcome.status == "SUCCEEDED"
+    assert len(attempts) == 1
+    logged = capfd.readouterr().out
+    assert (
+        sum('"FailedStatusPush"' in line for line in logged.splitlines() if line.startswith('{"_aws"')) == 1
+    )
 
 
 def _signed(stack: OfflineStack, caller: IamCaller, body: bytes) -> dict[str, str]:
@@ -153,7 +186,7 @@ def test_only_the_stacks_pushing_functions_may_publish(stack: OfflineStack, who:
         "id": "b-1",
         "customer": "alice-sub",
         "status": "CONFIRMED",
-        "occurredAt": "2027-01-15T08:00:00Z",
+        "occurredAt": "2020-01-15T08:00:00Z",
     }
     body = json.dumps({"query": PUBLISH, "variables": {"i": change}}).encode()
     if who == "customer":
@@ -191,7 +224,7 @@ def test_a_trusted_reading_service_may_not_publish_either() -> None:
                         "id": "b-1",
                         "customer": "x",
                         "status": "CONFIRMED",
-                        "occurredAt": "2027-01-15T08:00:00Z",
+                        "occurredAt": "2020-01-15T08:00:00Z",
                     }
                 },
             }
