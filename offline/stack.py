@@ -144,6 +144,8 @@ class OfflineStack:
         stack's moto (same names, fresh state) and write there."""
         if self.deployment is not None:
             self.drain(drain_seconds)
+        if hasattr(self, "api"):
+            self.api.realtime.close()  # subscribers' sockets, before the functions that push
         self.lambdas.stop()
         self.endpoint.shutdown()
         aws.activate(None)
