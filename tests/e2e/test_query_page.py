@@ -1,5 +1,9 @@
 """The query page at `/`, in a real headless Chromium: a newcomer signs in, books, follows, lists and cancels.
 
+The page follows each booking and cancellation live (onBookingStatusChanged over the WebSocket at
+/graphql/realtime: subscribe, start_ack, one getBooking, then the pushes); it reads every 300 ms only
+when the socket fails, and says so.
+
 Chromium comes from Debian's packages (`.ci/run` installs it); Playwright's Python package drives
 that system browser, so nothing is downloaded at test time.
 """
@@ -10,13 +14,23 @@ import json
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page, Request, Response, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Locator,
+    Page,
+    Request,
+    Response,
+    Route,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+    sync_playwright,
+)
 
 from tests.e2e.conftest import Server
 
@@ -251,6 +265,14 @@ class _Seen:
             if "cancelBooking" in body["query"] and body["variables"]["input"]["id"] == booking_id
         ]
 
+    def reads(self, booking_id: str) -> list[dict[str, Any]]:
+        """Every getBooking the page sent for this booking, in order."""
+        return [
+            body
+            for body in self.sent
+            if "getBooking(" in body["query"] and (body.get("variables") or {}).get("id") == booking_id
+        ]
+
     def problems(self) -> list[str]:
         """Failed requests, then HTTP errors and GraphQL errors, each in the order they came."""
         found = list(self.failed)
@@ -263,6 +285,140 @@ class _Seen:
                     for e in response.json().get("errors", [])
                 ]
         return found
+
+
+class _Frames:
+    """Every WebSocket message the page sent and received (JSON), in order, and the sockets it opened."""
+
+    def __init__(self, page: Page) -> None:
+        self.urls: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, socket: WebSocket) -> None:
+        self.urls.append(socket.url)
+        socket.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
+        socket.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
+
+    def pushed(self, booking_id: str) -> list[dict[str, Any]]:
+        """The status changes pushed to the page for this booking (`data` messages), in order."""
+        changes = [
+            message["payload"]["data"]["onBookingStatusChanged"]
+            for message in self.received
+            if message.get("type") == "data"
+        ]
+        return [change for change in changes if change["id"] == booking_id]
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [message for message in self.sent + self.received if message.get("type") == kind]
+
+
+def _is_get_booking(response: Response) -> bool:
+    return response.url.endswith("/graphql") and "getBooking(" in (response.request.post_data or "")
+
+
+@contextmanager
+def _payment_outage(server: Server) -> Iterator[None]:
+    """The Payment API down: a saga waits in Collect Payment's (or Refund Payment's) retries, about 2 s
+    with --fast-retries, so the booking cannot change meanwhile."""
+    server.outage(True)
+    try:
+        yield
+    finally:
+        server.outage(False)
+
+
+def _read_during_outage(server: Server, page: Page, action: Callable[[], None]) -> dict[str, Any]:
+    """Do `action` while the Payment API is down, and wait for the page's first getBooking after it: the
+    booking as that read found it, which the saga, held in its retries, cannot have ended yet."""
+    with _payment_outage(server), page.expect_response(_is_get_booking, timeout=FINAL_WITHIN_MS) as read:
+        action()
+    booking: dict[str, Any] = read.value.json()["data"]["getBooking"]
+    return booking
+
+
+@needs_chromium
+def test_the_page_learns_confirmed_and_then_cancelled_from_the_websocket_without_polling(
+    server: Server, tmp_path: Path
+) -> None:
+    """The saga is held (Payment API down) until the page has subscribed and made its one read, which can
+    only say UNCONFIRMED; then the final status can reach the page only as a push. It must show CONFIRMED
+    with the pushed reference and no further getBooking; after Cancel, CANCELLED from the push, then one
+    read for the refund (a push carries none)."""
+    customer = f"live-{uuid.uuid4().hex[:8]}"
+    with _chromium(server) as (page, seen):
+        frames = _Frames(page)
+        page.add_init_script(RECORD_BADGES)
+        page.goto(f"{server.url}/")
+        page.fill("#sub", customer)
+        page.click("#signin")
+        expect(page.locator("#who")).to_have_text(f"Signed in as {customer}")
+
+        first_read = _read_during_outage(server, page, lambda: page.click("#book"))
+        assert first_read["status"] == "UNCONFIRMED"
+        line = page.locator("#outcome li").first
+        expect(line.locator(".CONFIRMED")).to_have_text("CONFIRMED", timeout=FINAL_WITHIN_MS)
+        booking_id, reference = line.locator("code").all_inner_texts()
+        assert first_read["id"] == booking_id
+        [pushed] = frames.pushed(booking_id)
+        assert (pushed["status"], pushed["bookingReference"]) == ("CONFIRMED", reference)
+        assert len(seen.reads(booking_id)) == 1, "the one read of the pattern, then no polling"
+        [start] = frames.of_type("start")
+        assert json.loads(start["payload"]["data"])["variables"] == {"id": booking_id}
+        assert start["payload"]["extensions"]["authorization"]["Authorization"] == page.input_value("#token")
+        assert [m["id"] for m in frames.of_type("start_ack")] == [start["id"]]
+        assert frames.urls == [frames.urls[0]]  # one socket for the page
+        realtime = r"ws://127\.0\.0\.1:\d+/graphql/realtime\?header=[^&]+&payload=e30="
+        assert re.fullmatch(realtime, frames.urls[0])
+        expect(page.locator("#live")).to_contain_text("Live status: connected")
+        page.screenshot(path=str(tmp_path / "query-page-live-confirmed.png"), full_page=True)
+
+        cancel_read = _read_during_outage(server, page, lambda: line.locator("button.cancel").click())
+        assert cancel_read["status"] in ("CONFIRMED", "CANCELLING")  # the saga's first step may not have run
+        expect(line.locator(".CANCELLED")).to_have_text("CANCELLED", timeout=FINAL_WITHIN_MS)
+        expect(line).to_contain_text(f"CANCELLED, reference {reference}, refunded 129.00 EUR")
+        changes = frames.pushed(booking_id)
+        assert [c["status"] for c in changes] in (
+            ["CONFIRMED", "CANCELLED"],  # CANCELLING was pushed before the page subscribed
+            ["CONFIRMED", "CANCELLING", "CANCELLED"],
+        )
+        assert changes[-1]["reason"] == "CustomerCancelled"
+        assert len(seen.reads(booking_id)) == 3, "booking 1; cancellation: the pattern's read, the refund's"
+        assert [m["id"] for m in frames.of_type("stop")] == [m["id"] for m in frames.of_type("start")]
+        assert _painted(page, booking_id)[-3:] == ["CONFIRMED", "CANCELLING", "CANCELLED"]
+        expect(page.locator("#live.refusal")).to_have_count(0)
+        page.screenshot(path=str(tmp_path / "query-page-live-cancelled.png"), full_page=True)
+        problems = seen.problems()
+    assert problems == []
+    for screenshot in ("query-page-live-confirmed.png", "query-page-live-cancelled.png"):
+        assert (tmp_path / screenshot).stat().st_size > 10_000
+
+
+@needs_chromium
+def test_when_the_websocket_fails_the_page_says_so_and_follows_the_booking_by_reading_it(
+    server: Server,
+) -> None:
+    customer = f"nosocket-{uuid.uuid4().hex[:8]}"
+    with _chromium(server) as (page, seen):
+        refused: list[str] = []
+
+        def refuse(socket: WebSocketRoute) -> None:
+            refused.append(socket.url)
+            socket.close(code=1011, reason="refused by the test")
+
+        page.route_web_socket(re.compile(r".*/graphql/realtime.*"), refuse)
+        page.goto(f"{server.url}/")
+        page.fill("#sub", customer)
+        page.click("#signin")
+        expect(page.locator("#who")).to_have_text(f"Signed in as {customer}")
+        booking_id = _book(page)
+        expect(page.locator("#live")).to_have_text(
+            "Live status unavailable (the WebSocket closed): following bookings by reading them every "
+            "300 ms instead."
+        )
+        assert refused
+        assert len(seen.reads(booking_id)) >= 1
 
 
 @contextmanager
