@@ -3,7 +3,7 @@
 python -m offline serve [--host 127.0.0.1] [--port 4000]   the whole service, until Ctrl-C
 python -m offline token --sub alice [--group Admin]         a token the running server accepts
 python -m offline token --pool-user a@example.com           a pool user's RS256 ID token (moto's Cognito)
-python -m offline demo [--url http://127.0.0.1:4000]        a booking, step by step, then a declined card
+python -m offline demo [--url http://127.0.0.1:4000]        a booking followed live, then a declined card
 
 `token` and `demo` find the running server by the key file it writes (`offline.auth.find_server`):
 the one at `--url`, else at $URL, else the only one running.
@@ -22,11 +22,14 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from offline.auth import RunningServer, ServerNotFound, find_server, is_loopback, publish_server_key
 from offline.client import post_graphql
 from offline.template import REGION
+
+if TYPE_CHECKING:
+    from offline.realtime import RealtimeClient
 
 SHUTDOWN_WAIT = 30.0
 """Seconds Ctrl-C waits for running bookings before it stops them without their compensations."""
@@ -74,7 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--expires-in", type=int, default=3600, help="seconds the token is valid (default 3600)"
     )
     token.add_argument("--url", help="the server (default: $URL, else the only one running)")
-    demo = commands.add_parser("demo", help="book a seat against a running server, step by step")
+    demo = commands.add_parser(
+        "demo", help="book a seat against a running server and follow it live (a subscription)"
+    )
     demo.add_argument("--url", help="the server (default: $URL, else the only one running)")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -234,6 +239,13 @@ def _bookings(count: int) -> str:
 # ---------------------------------------------------------------------- demo
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 GET = "query($id: ID!) { getBooking(id: $id) { id status bookingReference outboundFlight { flightNumber } } }"
+SUBSCRIBE = (
+    "subscription($id: ID!) { onBookingStatusChanged(id: $id) "
+    "{ id status bookingReference reason occurredAt } }"
+)
+FINAL = ("CONFIRMED", "CANCELLED")
+PUSH_WAIT = 60.0
+"""Seconds the demo waits for a booking's final status to be pushed."""
 FLIGHTS = """query($d: AWSDate!) {
   getFlightBySchedule(departureAirportCode: "LGW", arrivalAirportCode: "MAD", departureDate: $d) {
     items { id flightNumber ticketPrice seatCapacity } } }"""
@@ -244,22 +256,26 @@ def _demo(server: RunningServer) -> int:
     import boto3
     import botocore.exceptions
 
+    from offline.realtime import RealtimeClient
+
     url = server.url
     token = server.tokens().mint("demo-customer", username="demo")
     try:
         sfn = boto3.client("stepfunctions", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
-        return _book_twice(url, token, sfn)
+        machine = next(
+            m["stateMachineArn"]
+            for m in sfn.list_state_machines()["stateMachines"]
+            if m["name"].endswith("process-booking")
+        )
     except botocore.exceptions.EndpointConnectionError:
         print(f"python -m offline demo: cannot reach {url} (is `make run` running?)", file=sys.stderr)
         return 1
+    with RealtimeClient.connect(f"{url}/graphql", token) as live:
+        return _book_twice(url, token, live, sfn, machine)
 
 
-def _book_twice(url: str, token: str, sfn: Any) -> int:
-    machine = next(
-        m["stateMachineArn"]
-        for m in sfn.list_state_machines()["stateMachines"]
-        if m["name"].endswith("process-booking")
-    )
+def _book_twice(url: str, token: str, live: RealtimeClient, sfn: Any, machine: str) -> int:
+    """Two bookings, each followed as decision 0011 says: subscribe, start_ack, one getBooking, the pushes."""
     flight = _first_flight(url, token)
     price = flight["ticketPrice"] / 100
     print(
@@ -270,16 +286,43 @@ def _book_twice(url: str, token: str, sfn: Any) -> int:
         ("A booking with an approved card", f"tok_visa_{uuid.uuid4().hex[:8]}"),
         ("A booking with a declined card", "tok_chargeDeclined"),
     ]
-    for title, card in cards:
+    for number, (title, card) in enumerate(cards, 1):
         print(f"\n== {title} ({card})")
         request = {"paymentToken": card, "bookingOutboundFlightId": flight["id"], "idempotencyKey": _key()}
         answer = _graphql(url, token, BOOK, {"i": request})["processBooking"]
-        print(f"processBooking -> {answer['id']} ({answer['status']})")
-        _follow(sfn, machine.replace(":stateMachine:", ":execution:") + f":{answer['id']}")
-        final = _graphql(url, token, GET, {"id": answer["id"]})["getBooking"]
-        reference = f", reference {final['bookingReference']}" if final["bookingReference"] else ""
-        print(f"getBooking -> {final['status']}{reference}")
+        answered = time.monotonic()
+        print(f"processBooking -> {answer['id']} ({answer['status']})", flush=True)
+        subscription = f"booking-{number}"
+        ack = live.subscribe(subscription, SUBSCRIBE, {"id": answer["id"]}, token)
+        if ack.get("type") != "start_ack":
+            raise SystemExit(f"onBookingStatusChanged refused: {json.dumps(ack)}")
+        print("onBookingStatusChanged -> start_ack (subscribed)")
+        booking = _graphql(url, token, GET, {"id": answer["id"]})["getBooking"]
+        if booking["status"] in FINAL:
+            print(f"getBooking -> {_status(booking)}: final before the subscription started")
+        else:
+            print(f"getBooking -> {booking['status']}: waiting for the push…", flush=True)
+        while booking["status"] not in FINAL:
+            message = live.receive(timeout=PUSH_WAIT)
+            if message.get("type") != "data" or message.get("id") != subscription:
+                raise SystemExit(f"expected a push of booking {answer['id']}, got {json.dumps(message)}")
+            booking = message["payload"]["data"]["onBookingStatusChanged"]
+            after = time.monotonic() - answered
+            print(f"pushed -> {_status(booking)}   ({after:.2f} s after processBooking answered)", flush=True)
+        live.send({"type": "stop", "id": subscription})
+        live.receive(timeout=PUSH_WAIT)  # complete
+        execution = machine.replace(":stateMachine:", ":execution:") + f":{answer['id']}"
+        print(f"  the saga's steps so far: {' -> '.join(_steps(sfn, execution))}")
     return 0
+
+
+def _status(booking: dict[str, Any]) -> str:
+    """`CONFIRMED, reference K7QH2M`, `CANCELLED (PaymentDeclined)`."""
+    if booking.get("bookingReference"):
+        return f"{booking['status']}, reference {booking['bookingReference']}"
+    if booking.get("reason"):
+        return f"{booking['status']} ({booking['reason']})"
+    return str(booking["status"])
 
 
 def _key() -> str:
@@ -297,22 +340,10 @@ def _first_flight(url: str, token: str) -> dict[str, Any]:
     raise SystemExit("no LGW→MAD flight in the next 30 days: is the server seeded?")
 
 
-def _follow(sfn: Any, execution: str) -> None:
-    """Print each state as the saga enters it, until the execution ends."""
-    seen = 0
-    while True:
-        events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-        for event in events[seen:]:
-            if "stateEnteredEventDetails" in event:
-                print(f"  -> {event['stateEnteredEventDetails']['name']}")
-            elif event["type"] == "TaskFailed":
-                print(f"     failed: {event['taskFailedEventDetails'].get('error')}")
-        seen = len(events)
-        status = sfn.describe_execution(executionArn=execution)["status"]
-        if status != "RUNNING":
-            print(f"  execution {status}")
-            return
-        time.sleep(0.2)
+def _steps(sfn: Any, execution: str) -> list[str]:
+    """The states the saga entered, read once (its last states may still be running)."""
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
 def _graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
