@@ -134,11 +134,15 @@ def test_cloudwatch_logs_and_step_functions_list_the_alarms_log_groups_and_saga(
     assert sorted(alarms) == [
         f"booking-{STAGE}-BookingDLQAlarm",
         f"booking-{STAGE}-BookingNotReportedAlarm",
+        f"booking-{STAGE}-CancelBookingTimeoutAlarm",
         f"booking-{STAGE}-ProcessBookingTimeoutAlarm",
     ]
     assert len([group for group in groups if group.startswith(f"/aws/lambda/booking-{STAGE}-")]) == FUNCTIONS
     assert f"/aws/vendedlogs/states/booking-{STAGE}-process-booking" in groups
-    assert [machine["name"] for machine in machines] == [f"booking-{STAGE}-process-booking"]
+    assert sorted(machine["name"] for machine in machines) == [
+        f"booking-{STAGE}-cancel-booking",
+        f"booking-{STAGE}-process-booking",
+    ]
     assert machines[0]["stateMachineArn"].startswith(f"arn:aws:states:{REGION}:")
 
 
