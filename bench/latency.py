@@ -10,6 +10,11 @@ shown apart.
 
 - latency: `--bookings` (default 50) bookings one after the other on SA1001-LGW-MAD, with warm
   sandboxes; median and p95, and their ratio to the floor below (goal: median at most 3 times the floor).
+- live status: as many bookings again, each followed by subscription instead (decision 0011: on one
+  WebSocket opened beforehand, `onBookingStatusChanged` started right after processBooking answers,
+  `start_ack`, one getBooking, then the push); the time from processBooking's answer to CONFIRMED,
+  median and p95, beside the same time by polling getBooking every 20 ms (the latency bookings above),
+  and how many learned it from the push rather than from the one read.
 - throughput: `--throughput` (default 40) bookings with 1 client thread, then as many with 8, on
   SA1002-MAD-LGW, after 24 uncounted bookings on 8 threads that start the sandboxes 8 clients keep
   busy; bookings per second for each and the ratio 8/1 (goal ≥ 1.6 on 2 cores). The
@@ -60,6 +65,7 @@ from server_process import ServerProcess  # noqa: E402
 
 from offline.auth import find_server  # noqa: E402
 from offline.client import post_graphql  # noqa: E402
+from offline.realtime import RealtimeClient  # noqa: E402
 from offline.template import ACCOUNT_ID, REGION  # noqa: E402
 
 LATENCY_FLIGHT = "SA1001-LGW-MAD"
@@ -67,6 +73,8 @@ THROUGHPUT_FLIGHT = "SA1002-MAD-LGW"
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 GET_BOOKING = "query($id: ID!) { getBooking(id: $id) { id status } }"
 GET_FLIGHT = "query($id: ID!) { getFlight(id: $id) { id seatCapacity } }"
+SUBSCRIBE = "subscription($id: ID!) { onBookingStatusChanged(id: $id) { id status } }"
+FINAL = ("CONFIRMED", "CANCELLED")
 POLL_SECONDS = 0.02
 BOOKING_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
@@ -101,9 +109,14 @@ def graphql(url: str, token: str, query: str, variables: dict[str, Any]) -> dict
 @dataclass(frozen=True)
 class Outcome:
     seconds: float
+    """From before processBooking to the final status."""
     status: str
     error: str | None = None
     polls: int = 0
+    after_answer: float | None = None
+    """From processBooking's answer to the final status."""
+    pushed: bool = False
+    """The final status came as a push (not from the read after start_ack)."""
 
     @property
     def confirmed(self) -> bool:
@@ -170,17 +183,64 @@ class Booker:
         polls = 0
         try:
             booking_id = graphql(self.url, token, BOOK, {"i": booking})["processBooking"]["id"]
+            answered = time.perf_counter()
             while True:
                 answer = graphql(self.url, token, GET_BOOKING, {"id": booking_id})["getBooking"]
                 polls += 1
                 status = str(answer["status"])
-                if status in ("CONFIRMED", "CANCELLED"):
-                    return Outcome(time.perf_counter() - started, status, polls=polls)
+                if status in FINAL:
+                    now = time.perf_counter()
+                    return Outcome(now - started, status, polls=polls, after_answer=now - answered)
                 if time.perf_counter() >= give_up or self.stopping.is_set():
                     return Outcome(time.perf_counter() - started, status, "timed out", polls)
                 time.sleep(POLL_SECONDS)
         except (GraphQLError, KeyError, TypeError) as error:
             return Outcome(time.perf_counter() - started, status, f"{type(error).__name__}: {error}", polls)
+
+    def book_live(self, flight_id: str, deadline: float, live: RealtimeClient) -> Outcome:
+        """processBooking, then as decision 0011 says: subscribe, start_ack, getBooking once, the push."""
+        if time.perf_counter() >= deadline or self.stopping.is_set():
+            return Outcome(0.0, "NOT STARTED", "phase budget spent")
+        token = self.tokens.mint(self.customer())
+        booking = {
+            "paymentToken": f"tok_visa_{uuid.uuid4().hex[:12]}",
+            "bookingOutboundFlightId": flight_id,
+            "idempotencyKey": f"bench-{uuid.uuid4().hex}",
+        }
+        started = time.perf_counter()
+        give_up = min(started + BOOKING_TIMEOUT_SECONDS, deadline)
+        status = "NOT STARTED"
+        try:
+            booking_id = graphql(self.url, token, BOOK, {"i": booking})["processBooking"]["id"]
+            answered = time.perf_counter()
+            subscription = f"s-{booking_id}"
+            ack = live.subscribe(subscription, SUBSCRIBE, {"id": booking_id}, token)
+            if ack.get("type") != "start_ack":
+                return Outcome(
+                    time.perf_counter() - started, status, f"not subscribed: {json.dumps(ack)[:300]}"
+                )
+            status = str(graphql(self.url, token, GET_BOOKING, {"id": booking_id})["getBooking"]["status"])
+            pushed = False
+            while status not in FINAL:
+                message = live.receive(max(0.0, give_up - time.perf_counter()))
+                if message.get("type") != "data" or message.get("id") != subscription:
+                    raise GraphQLError(f"expected a push, got {json.dumps(message)[:300]}")
+                status = str(message["payload"]["data"]["onBookingStatusChanged"]["status"])
+                pushed = True
+            now = time.perf_counter()
+            live.send({"type": "stop", "id": subscription})
+            live.receive(REQUEST_TIMEOUT_SECONDS)  # complete
+            return Outcome(now - started, status, polls=1, after_answer=now - answered, pushed=pushed)
+        except TimeoutError:
+            return Outcome(time.perf_counter() - started, status, "timed out", 1)
+        except (GraphQLError, ConnectionError, KeyError, TypeError) as error:
+            return Outcome(time.perf_counter() - started, status, f"{type(error).__name__}: {error}", 1)
+
+    def run_live(self, flight_id: str, count: int, budget: float) -> list[Outcome]:
+        """`count` bookings one after the other, each followed by subscription on one WebSocket."""
+        deadline = time.perf_counter() + budget
+        with RealtimeClient.connect(f"{self.url}/graphql", self.tokens.mint("bench-live")) as live:
+            return [self.book_live(flight_id, deadline, live) for _ in range(count)]
 
     def run(self, flight_id: str, count: int, clients: int, budget: float) -> Phase:
         """`count` bookings on `clients` threads: the wall time, every outcome, and the CPU they took."""
@@ -344,6 +404,31 @@ def _failures(outcomes: list[Outcome]) -> str:
     return f"{len(failed)} (first: {first.status}{', ' + first.error if first.error else ''})"
 
 
+def _print_live_status(polled: list[Outcome], live: list[Outcome]) -> None:
+    """Time from processBooking's answer to CONFIRMED: by polling getBooking, and by the push."""
+    print(
+        f"\n{'processBooking answered → CONFIRMED':<40} {'bookings':>8} {'median s':>9} {'p95 s':>7}  failed"
+    )
+    rows = (
+        (f"polling getBooking every {POLL_SECONDS * 1000:.0f} ms", polled),
+        ("onBookingStatusChanged push", live),
+    )
+    for label, outcomes in rows:
+        seconds = [o.after_answer for o in outcomes if o.confirmed and o.after_answer is not None]
+        if seconds:
+            figures = f"{statistics.median(seconds):>9.3f} {p95(seconds):>7.3f}"
+        else:
+            figures = f"{'—':>9} {'—':>7}"
+        print(f"{label:<40} {len(outcomes):>8} {figures}  {_failures(outcomes)}")
+    confirmed = [o for o in live if o.confirmed]
+    pushed = sum(o.pushed for o in confirmed)
+    polls = statistics.mean(o.polls for o in polled) if polled else 0.0
+    print(
+        f"live: {pushed} of {len(confirmed)} learned CONFIRMED from the push, {len(confirmed) - pushed} from "
+        f"the one getBooking after start_ack; polling read getBooking {polls:.1f} times a booking"
+    )
+
+
 def _verdict(met: bool) -> str:
     return "met" if met else "NOT met"
 
@@ -361,10 +446,10 @@ def main() -> None:
     parser.add_argument("--floor", type=int, default=20, help="executions of each floor machine (default 20)")
     parser.add_argument("--budget", type=float, default=240.0, help="seconds allowed per phase (default 240)")
     args = parser.parse_args()
-    if not 1 <= args.bookings <= 170 or not 1 <= args.throughput <= 78 or not 1 <= args.floor <= 500:
+    if not 1 <= args.bookings <= 89 or not 1 <= args.throughput <= 78 or not 1 <= args.floor <= 500:
         parser.error(
-            "--bookings is between 1 and 170, --throughput between 1 and 78 (180 seats a flight), "
-            "--floor between 1 and 500"
+            "--bookings is between 1 and 89 (twice: polled, then followed live), --throughput between 1 "
+            "and 78 (180 seats a flight), --floor between 1 and 500"
         )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
@@ -373,7 +458,7 @@ def main() -> None:
         url = server.wait_url(time.perf_counter() + STARTUP_TIMEOUT_SECONDS)
         booker = Booker(url, psutil.Process(server.process.pid))
         needed = {
-            LATENCY_FLIGHT: 1 + args.bookings,
+            LATENCY_FLIGHT: 1 + 2 * args.bookings,
             THROUGHPUT_FLIGHT: CONCURRENCY_WARM_UP + 2 * args.throughput,
         }
         for flight_id, seats in needed.items():
@@ -382,6 +467,7 @@ def main() -> None:
 
         warm = booker.book(LATENCY_FLIGHT, time.perf_counter() + BOOKING_TIMEOUT_SECONDS)
         latency = booker.run(LATENCY_FLIGHT, args.bookings, 1, args.budget)
+        live = booker.run_live(LATENCY_FLIGHT, args.bookings, args.budget)
         warm_up = booker.run(THROUGHPUT_FLIGHT, CONCURRENCY_WARM_UP, CONCURRENT_CLIENTS, args.budget)
         single = booker.run(THROUGHPUT_FLIGHT, args.throughput, 1, args.budget)
         several = booker.run(THROUGHPUT_FLIGHT, args.throughput, CONCURRENT_CLIENTS, args.budget)
@@ -418,6 +504,8 @@ def main() -> None:
             f"{LATENCY_FLIGHT:<26} {len(latency.outcomes):>8} {none:>9} {none:>7}  {none:>7}  "
             f"{_failures(latency.outcomes)}"
         )
+
+    _print_live_status(latency.outcomes, live)
 
     print(
         f"\n{'throughput':<26} {'bookings':>8} {'wall s':>9} {'per s':>7}  "
