@@ -17,7 +17,7 @@ from pathlib import Path
 
 from offline.auth import TokenIssuer
 from tests.e2e.conftest import ROOT, Server
-from tests.e2e.test_server import _path_with_python, book, settled
+from tests.e2e.test_server import _path_with_python, book, settled, wait_execution
 
 FLIGHT = "SA1001-LGW-MAD"
 REFERENCE = r"[A-Z2-9]{6}"
@@ -86,6 +86,7 @@ def test_the_readme_client_reads_a_booking_that_ended_before_it_subscribed(
 ) -> None:
     token = tokens.mint(f"readme-late-{uuid.uuid4().hex[:6]}")
     booking_id = book(server, token, FLIGHT, f"tok_visa_{uuid.uuid4().hex[:8]}")
+    assert wait_execution(server, booking_id)["status"] == "SUCCEEDED"  # its push made, to nobody
     booking = settled(server, token, booking_id)
 
     lines = finish(start_client(server, token, booking_id), [])
