@@ -177,6 +177,7 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     url = server.url
     print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
+    print(f"  Live status  {url.replace('http://', 'ws://', 1)}/graphql/realtime   (AppSync's graphql-ws)")
     print(f"  Query page   {url}/   (sign in with any name, book, follow the booking, cancel it, list yours)")
     print(f"  AWS endpoint {url}   region {REGION} (samconfig.toml), any credentials, e.g.")
     print(

@@ -173,6 +173,7 @@ def test_the_first_screen_says_how_to_book_from_the_page(server: Server) -> None
 
     assert f"Query page   {server.url}/   (sign in with any name, book" in banner
     assert "cancel it" in banner
+    assert f"Live status  {server.url.replace('http://', 'ws://')}/graphql/realtime" in banner
     assert "warning" not in banner.lower()
     # Both sagas, so the on-call engineer can list either's executions with the AWS CLI.
     assert ":stateMachine:booking-offline-process-booking" in banner
