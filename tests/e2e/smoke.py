@@ -343,6 +343,7 @@ def usage(stack: Stack, usage_file: Path) -> dict[str, int]:
     recorded = [json.loads(line) for line in usage_file.read_text().splitlines() if line.strip()]
     requests = sum(1 for r in recorded if r["kind"] == "graphql")
     api = sum(int(r.get("resolvers", 0)) for r in recorded if r["kind"] == "graphql")
+    api += sum(1 for r in recorded if r["kind"] == "subscription")  # its resolver, when it starts
     bookings = sorted({r["id"] for r in recorded if r["kind"] == "booking"})
     sfn = stack.client("stepfunctions")
     machine = stack.outputs.get("ProcessBookingArn", "")

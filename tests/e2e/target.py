@@ -64,6 +64,10 @@ class Target:
         self._record({"kind": "graphql", "resolvers": resolver_invocations(query, status, body)})
         return status, body
 
+    def subscribed(self) -> None:
+        """Note a subscription started: AppSync invokes its resolver (the Api function) once."""
+        self._record({"kind": "subscription"})
+
     def booked(self, booking_id: str) -> str:
         """Note a booking the run made (its execution's transitions count toward the run's cost)."""
         self.bookings.append(booking_id)

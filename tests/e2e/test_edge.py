@@ -137,8 +137,13 @@ def test_connections_are_bounded_and_idle_ones_are_hung_up_on(bounded: OfflineSe
     held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(4)]
     for connection in held:
         connection.sendall(b"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # the headers never end
-    time.sleep(0.3)
+    # Each held connection takes its slot once the server has accepted it: ask until the bound shows,
+    # well before the held ones' 1 s read timeout frees their slots again.
+    deadline = time.monotonic() + 0.7
     status, body = exchange(bounded.url, PAGE)
+    while status != 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        status, body = exchange(bounded.url, PAGE)
     assert status == 503, body
     assert isinstance(body, dict)
     assert body["errors"][0]["errorType"] == "ServiceUnavailableException"

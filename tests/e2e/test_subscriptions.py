@@ -60,6 +60,7 @@ def test_a_customer_subscribes_to_its_booking_and_learns_its_outcome_without_pol
             "type": "start_ack",
             "id": "mine",
         }
+        target.subscribed()
 
         outcome = _outcome(client, target, booking_id, timeout=180 if target.online else 60)
 
@@ -73,6 +74,7 @@ def test_another_customer_cannot_subscribe_to_the_booking(target: Target) -> Non
     token = target.token("other")
     with RealtimeClient.connect(target.graphql_url, token, timeout=30) as client:
         answer = client.subscribe("theirs", ON_CHANGE, {"id": booking_id}, token)
+        target.subscribed()
     assert answer["type"] == "error"
     assert answer["id"] == "theirs"
     assert [error["errorType"] for error in answer["payload"]["errors"]] == ["Unauthorized"]
