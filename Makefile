@@ -55,8 +55,12 @@ $(CHECKOV_STAMP):
 checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
+# Two workers, one test file each at a time (module-scoped servers stay in one process): most tests
+# wait on sagas and sandboxes, so two cores run the suite in little more than half the time.
+TEST_WORKERS ?= 2
+
 test: lint checkov
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 run: venv
 	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT) $(SERVE_FLAGS)

@@ -221,7 +221,9 @@ def test_refund_without_capture_releases_authorisation(
     assert record.amount_refunded == 0
 
 
-@pytest.mark.parametrize("token", [_token("tok_chargeDeclined"), "tok_unknown_123"])
+@pytest.mark.parametrize(
+    "token", [_token("tok_chargeDeclined"), "tok_unknown_123"], ids=["declined", "unknown"]
+)
 def test_refund_of_declined_or_unknown_has_nothing_to_refund(
     gateway: PaymentGateway, client: PaymentClient, token: str
 ) -> None:
