@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from offline.server import OfflineServer
 from offline.stack import OfflineStack
 
 DASHBOARD_METRICS = frozenset(
@@ -49,6 +50,15 @@ def stack() -> Iterator[OfflineStack]:
     preloaded sandboxes. The functions' log lines reach the test's captured stdout."""
     with OfflineStack(fast_retries=True, sandboxes="preloaded") as offline:
         yield offline
+
+
+@pytest.fixture
+def served(stack: OfflineStack) -> Iterator[OfflineServer]:
+    """`make run`'s server (on a free port) over the test's stack: HTTP and the real-time endpoint."""
+    server = OfflineServer(stack, port=0)
+    server.start()
+    yield server
+    server.shutdown()
 
 
 @dataclass(frozen=True)

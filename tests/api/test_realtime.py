@@ -681,15 +681,6 @@ def test_the_handshake_header_is_read_as_clients_write_it(live: Live, encode: An
 
 
 # ---------------------------------------------------------------------- the whole stack
-@pytest.fixture
-def served(stack: OfflineStack) -> Iterator[OfflineServer]:
-    """`make run`'s server (on a free port) over the test's stack."""
-    server = OfflineServer(stack, port=0)
-    server.start()
-    yield server
-    server.shutdown()
-
-
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 
 

@@ -8,7 +8,6 @@ ended reads it and is pushed nothing. A customer's cancellation is pushed as CAN
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,6 @@ CANCEL = "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id stat
 GET = "query($id: ID!) { getBooking(id: $id) { status bookingReference } }"
 ON_CHANGE = "subscription($id: ID!) { onBookingStatusChanged(id: $id) { id status bookingReference reason } }"
 DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
-
-
-@pytest.fixture
-def served(stack: OfflineStack) -> Iterator[OfflineServer]:
-    server = OfflineServer(stack, port=0)
-    server.start()
-    yield server
-    server.shutdown()
 
 
 def _pushed(client: RealtimeClient, timeout: float = 60) -> dict[str, Any]:
