@@ -167,16 +167,20 @@ class Booker:
             self._next += 1
             return f"bench-{self._next}"
 
-    def book(self, flight_id: str, deadline: float) -> Outcome:
-        """processBooking, then getBooking every 20 ms until CONFIRMED, CANCELLED or the time is up."""
-        if time.perf_counter() >= deadline or self.stopping.is_set():
-            return Outcome(0.0, "NOT STARTED", "phase budget spent")
-        token = self.tokens.mint(self.customer())
+    def _new_booking(self, flight_id: str) -> tuple[str, dict[str, str]]:
+        """A token of a new customer and processBooking's input for it: a fresh card, a fresh key."""
         booking = {
             "paymentToken": f"tok_visa_{uuid.uuid4().hex[:12]}",
             "bookingOutboundFlightId": flight_id,
             "idempotencyKey": f"bench-{uuid.uuid4().hex}",
         }
+        return self.tokens.mint(self.customer()), booking
+
+    def book(self, flight_id: str, deadline: float) -> Outcome:
+        """processBooking, then getBooking every 20 ms until CONFIRMED, CANCELLED or the time is up."""
+        if time.perf_counter() >= deadline or self.stopping.is_set():
+            return Outcome(0.0, "NOT STARTED", "phase budget spent")
+        token, booking = self._new_booking(flight_id)
         started = time.perf_counter()
         give_up = min(started + BOOKING_TIMEOUT_SECONDS, deadline)
         status = "NOT STARTED"
@@ -201,12 +205,7 @@ class Booker:
         """processBooking, then as decision 0011 says: subscribe, start_ack, getBooking once, the push."""
         if time.perf_counter() >= deadline or self.stopping.is_set():
             return Outcome(0.0, "NOT STARTED", "phase budget spent")
-        token = self.tokens.mint(self.customer())
-        booking = {
-            "paymentToken": f"tok_visa_{uuid.uuid4().hex[:12]}",
-            "bookingOutboundFlightId": flight_id,
-            "idempotencyKey": f"bench-{uuid.uuid4().hex}",
-        }
+        token, booking = self._new_booking(flight_id)
         started = time.perf_counter()
         give_up = min(started + BOOKING_TIMEOUT_SECONDS, deadline)
         status = "NOT STARTED"

@@ -56,14 +56,14 @@ def _cancellation(stack: OfflineStack, outage: bool) -> str:
         token=token,
     )
     booking_id = booked["data"]["processBooking"]["id"]
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
     stack.gateway.set_outage(outage)
     stack.graphql(
         "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id } }",
         {"i": {"id": booking_id}},
         token=token,
     )
-    arn = stack.resource("CancelBookingSaga").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    arn = stack.execution_arn("CancelBookingSaga", booking_id)
     stack.wait(arn)
     stack.gateway.set_outage(False)
     return arn

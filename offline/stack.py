@@ -301,6 +301,11 @@ class OfflineStack:
             )["executionArn"]
         )
 
+    def execution_arn(self, saga: str, name: str) -> str:
+        """The ARN of the execution `name` (a booking id: both sagas name theirs so) of the state
+        machine `saga` (its logical id: ProcessBooking, CancelBookingSaga)."""
+        return self.resource(saga).replace(":stateMachine:", ":execution:") + f":{name}"
+
     def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
         """Poll until the execution ends; return `describe_execution`."""
         deadline = time.monotonic() + timeout

@@ -40,9 +40,7 @@ def world() -> Iterator[dict[str, Any]]:
             token=owner_token,
         )
         booking_id = answer["data"]["processBooking"]["id"]
-        stack.wait(
-            stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}"
-        )
+        stack.wait(stack.execution_arn("ProcessBooking", booking_id))
         tokens = {
             "owner": owner_token,
             "other": stack.tokens.mint(OTHER, username="bob"),
@@ -71,7 +69,7 @@ def _confirmed_booking(stack: OfflineStack, token: str) -> str:
         token=token,
     )
     booking_id: str = answer["data"]["processBooking"]["id"]
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
     return booking_id
 
 

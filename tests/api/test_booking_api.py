@@ -30,7 +30,7 @@ def booking_input(
 
 
 def _execution_arn(stack: OfflineStack, booking_id: str) -> str:
-    return stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    return stack.execution_arn("ProcessBooking", booking_id)
 
 
 def _state(stack: OfflineStack) -> tuple[int, int]:

@@ -47,7 +47,7 @@ def _offline_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _execution_arn(stack: OfflineStack, booking_id: str) -> str:
-    return stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    return stack.execution_arn("ProcessBooking", booking_id)
 
 
 def _book(stack: OfflineStack, token: str, flight_id: str) -> str:

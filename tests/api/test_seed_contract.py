@@ -39,7 +39,7 @@ CHECK_IN = "mutation($id: ID!) { updateBooking(input: {id: $id, checkedIn: true}
 
 
 def _execution_arn(stack: OfflineStack, booking_id: str) -> str:
-    return stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    return stack.execution_arn("ProcessBooking", booking_id)
 
 
 def _executions(stack: OfflineStack) -> int:

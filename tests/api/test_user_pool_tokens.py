@@ -117,7 +117,7 @@ def test_a_pool_user_id_token_is_the_caller_and_its_groups_are_appsync_groups(st
         token=token,
     )
     booking_id = booked["data"]["processBooking"]["id"]
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
     mine = stack.graphql(WHO_AM_I, token=token)
     read = stack.graphql(
         "query($id: ID!) { getBooking(id: $id) { customer } }", {"id": booking_id}, token=token

@@ -17,7 +17,7 @@ CANCEL = "mutation($i: CancelBookingInput!) { cancelBooking(input: $i) { id stat
 
 
 def _execution(stack: OfflineStack, saga: str, booking_id: str) -> str:
-    return stack.resource(saga).replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    return stack.execution_arn(saga, booking_id)
 
 
 def _confirmed_then_cancelled(

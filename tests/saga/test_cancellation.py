@@ -34,7 +34,7 @@ ALICE, BOB = "alice-sub", "bob-sub"
 
 
 def _execution(stack: OfflineStack, saga: str, booking_id: str) -> str:
-    return stack.resource(saga).replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    return stack.execution_arn(saga, booking_id)
 
 
 def _cancellations(stack: OfflineStack) -> list[dict[str, Any]]:

@@ -72,7 +72,7 @@ def test_a_subscriber_before_and_one_after_the_saga_both_learn_the_final_status(
             _quiet(early)
     finally:
         gate.unlink(missing_ok=True)
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
 
     with RealtimeClient.connect(url, token) as late:  # after the saga ended
         assert late.subscribe("s", ON_CHANGE, {"id": booking_id}, token)["type"] == "start_ack"
@@ -88,7 +88,7 @@ def test_a_cancellation_is_pushed_as_cancelling_then_cancelled(
     token = stack.tokens.mint("alice-sub")
     request = {"paymentToken": unique_token(), "bookingOutboundFlightId": "F1"}
     booking_id = stack.graphql(BOOK, {"i": request}, token=token)["data"]["processBooking"]["id"]
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
 
     with RealtimeClient.connect(f"{served.url}/graphql", token) as client:
         assert client.subscribe("s", ON_CHANGE, {"id": booking_id}, token)["type"] == "start_ack"

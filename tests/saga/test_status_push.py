@@ -87,9 +87,9 @@ def test_a_customers_cancellation_is_pushed_as_cancelling_then_cancelled_once_ea
         BOOK, {"i": {"paymentToken": unique_token(), "bookingOutboundFlightId": "F1"}}, token=alice
     )
     booking_id = booked["data"]["processBooking"]["id"]
-    stack.wait(stack.resource("ProcessBooking").replace(":stateMachine:", ":execution:") + f":{booking_id}")
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
     stack.graphql(CANCEL, {"i": {"id": booking_id}}, token=alice)
-    arn = stack.resource("CancelBookingSaga").replace(":stateMachine:", ":execution:") + f":{booking_id}"
+    arn = stack.execution_arn("CancelBookingSaga", booking_id)
     assert stack.wait(arn)["status"] == "SUCCEEDED"
 
     # Run the status steps again, as a retry or a redrive would: nothing more is pushed.
