@@ -37,16 +37,40 @@ INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 DYNAMODB_LOCK = threading.RLock()
 """Serialises DynamoDB calls into moto, in-process and in the server alike."""
 
-_active_runtime: LambdaRuntime | None = None
+_runtimes: list[LambdaRuntime] = []
 dynamodb_calls: collections.deque[str] = collections.deque(maxlen=1000)
 """The latest DynamoDB operations sent to moto, in order (e.g. "Query", "BatchGetItem"): tests count
 reads. Bounded, so a long-running server does not keep every call."""
 
 
 def activate(runtime: LambdaRuntime | None) -> None:
-    """Route Lambda invocations to this stack's functions (None: no offline stack is running)."""
-    global _active_runtime
-    _active_runtime = runtime
+    """Route Lambda invocations to this runtime's functions alone (None: no offline stack is running)."""
+    _runtimes[:] = [runtime] if runtime is not None else []
+
+
+def attach(runtime: LambdaRuntime) -> None:
+    """Route invocations of this runtime's functions to it, beside the stacks already running: two
+    stages deployed in one account, as two branches' stacks are in AWS (their functions' names differ)."""
+    if runtime not in _runtimes:
+        _runtimes.append(runtime)
+
+
+def detach(runtime: LambdaRuntime) -> None:
+    """Stop routing to this runtime; the other stacks' functions are still served."""
+    if runtime in _runtimes:
+        _runtimes.remove(runtime)
+
+
+def _runtime_of(name: str) -> LambdaRuntime | None:
+    """The runtime that holds the function `name` (a name or an ARN); the newest one when none does,
+    so that an unknown function is answered with Lambda's own ResourceNotFoundException."""
+    for runtime in reversed(_runtimes):
+        try:
+            runtime.find(name)
+        except UnknownFunction:
+            continue
+        return runtime
+    return _runtimes[-1] if _runtimes else None
 
 
 def install() -> None:
@@ -64,10 +88,14 @@ def install() -> None:
 def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], bytes] | None:
     """Answer a Lambda Invoke request path, or None when the path is not an invocation."""
     match = INVOKE_PATH.search(path.split("?", 1)[0])
-    if match is None or _active_runtime is None:
+    if match is None:
+        return None
+    name = unquote(match.group("name"))
+    runtime = _runtime_of(name)
+    if runtime is None:
         return None
     try:
-        response = _active_runtime.invoke(unquote(match.group("name")), body)
+        response = runtime.invoke(name, body)
     except UnknownFunction as error:
         response = unknown_function(error)
     return response.status, response.headers(), response.body

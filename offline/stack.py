@@ -5,8 +5,11 @@
         arn = stack.start_booking(booking_id, customer="alice", flight_id="F1", token="tok_visa")
         stack.wait(arn)
 
-Tests build one per test (a fresh moto each time); the offline server keeps one alive. Events on
-the booking topic are captured by an SQS queue subscribed to it, as a real subscriber would.
+The offline server keeps one alive; a test suite keeps one per process and calls `reset()` between
+tests (its data, queues, ledger and faults go; the deployment and the warm sandboxes stay), and
+deploys another stage beside it when a test needs other template parameters, as two branches' stacks
+live in one AWS account. Events on the booking topic are captured by an SQS queue subscribed to it, as
+a real subscriber would.
 """
 
 from __future__ import annotations
@@ -59,13 +62,17 @@ class OfflineStack:
         template: Path = TEMPLATE,
         parameters: dict[str, str] | None = None,
         sandboxes: StartMethod = "fresh",
+        retry_wait_scale: float = 1.0,
     ) -> None:
         """`sandboxes="preloaded"` forks function sandboxes from a process that has already imported
-        the shared libraries: cold starts ten times cheaper, for test suites (see offline.lambdas)."""
+        the shared libraries: cold starts ten times cheaper, for test suites (see offline.lambdas).
+        `retry_wait_scale` below 1 shortens the state machines' `Retry` waits by that factor, in this
+        whole process (`offline.stepfunctions.scale_retry_waits`): for test suites; attempts unchanged."""
         self.stage = stage
         self.fast_retries = fast_retries
         self.template = template
         self.extra_parameters = parameters or {}
+        self.retry_wait_scale = retry_wait_scale
         self.gateway = PaymentGateway()
         self._sessions: dict[str, IamCaller] = {}
         self._credentials_lock = threading.Lock()
@@ -91,8 +98,11 @@ class OfflineStack:
         payment_url = self.gateway.start()
         aws.install()
         stepfunctions.cache_definition_parses()
+        stepfunctions.notify_execution_ends()
+        if self.retry_wait_scale != 1.0:
+            stepfunctions.scale_retry_waits(self.retry_wait_scale)
         self._mock.start()
-        aws.activate(self.lambdas)
+        aws.attach(self.lambdas)
         # The endpoint the functions' sandboxes reach AWS through, over HTTP, as code in Lambda does.
         self.endpoint_app = aws.AwsEndpoint()
         self.endpoint = aws.EndpointServer(self.endpoint_app)
@@ -148,7 +158,7 @@ class OfflineStack:
             self.api.realtime.close()  # subscribers' sockets, before the functions that push
         self.lambdas.stop()
         self.endpoint.shutdown()
-        aws.activate(None)
+        aws.detach(self.lambdas)
         self._mock.stop()
         self.gateway.stop()
 
@@ -307,15 +317,19 @@ class OfflineStack:
         return self.resource(saga).replace(":stateMachine:", ":execution:") + f":{name}"
 
     def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
-        """Poll until the execution ends; return `describe_execution`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            description: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
-            if description["status"] != "RUNNING":
-                return description
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"execution still running after {timeout}s: {execution_arn}")
-            time.sleep(0.02)
+        """Wait for the execution's end (told by moto's interpreter as it records it, no polling);
+        return `describe_execution`."""
+        sfn = self.sfn
+
+        def running() -> bool:
+            return bool(sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+
+        if not stepfunctions.ENDS.wait(execution_arn, timeout, running):
+            states = self.states_entered(execution_arn)
+            last = states[-1] if states else "no state"
+            raise TimeoutError(f"execution still running after {timeout}s, in {last!r}: {execution_arn}")
+        description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        return description
 
     def running_executions(self) -> list[str]:
         """The ARNs of every execution of the stack's state machines still running."""
@@ -345,6 +359,23 @@ class OfflineStack:
                     self.sfn.stop_execution(executionArn=arn, error="OfflineStackStopped")
                 return running
             time.sleep(0.1)
+
+    def reset(self, drain_seconds: float = 30.0) -> None:
+        """Make the stack as a test expects to find it: no booking, flight or idempotency record, empty
+        queues, metrics and ledger, no fault, every function running its own handler, no record of
+        earlier invocations. The deployment, the users' pool and its groups, and warm sandboxes stay:
+        what a fresh stack would cost again is what a suite shares. Executions still running are
+        waited for (then stopped), so none writes into the next test's data."""
+        assert self.deployment is not None, "the stack is not started"
+        self.drain(drain_seconds)
+        self.lambdas.clear_faults()
+        self.lambdas.restore_handlers()
+        self.lambdas.invocations.clear()
+        self.gateway.reset()
+        self.api.realtime.close()
+        aws.dynamodb_calls.clear()
+        _clear_account_data(self.deployment)
+        stepfunctions.ENDS.forget()
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -391,6 +422,38 @@ class OfflineStack:
             for message in batch:
                 messages.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _clear_account_data(deployment: Deployment) -> None:
+    """Empty what the stack's resources hold in moto, in place, keeping the resources themselves:
+    table items (under the DynamoDB lock, as a request would be), queue messages, ended executions of
+    its state machines, CloudWatch's metric data and its users' pool's users."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.cognitoidp.models import cognitoidp_backends
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.sqs.models import sqs_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    resources: dict[str, str] = deployment.physical_ids
+    tables = dynamodb_backends[ACCOUNT_ID][REGION].tables
+    with aws.DYNAMODB_LOCK:
+        for table in tables.values():
+            if table.name in resources.values():
+                table.items.clear()
+    queues = sqs_backends[ACCOUNT_ID][REGION].queues
+    for queue in queues.values():
+        if queue.url in resources.values() or queue.name.startswith(f"{deployment.stack_name}-"):
+            with queue._messages_lock:
+                queue._messages = []
+                queue._pending_messages = set()
+    machines = {resources[logical_id] for logical_id in deployment.state_machine_definitions}
+    for machine in stepfunctions_parser_backends[ACCOUNT_ID][REGION].state_machines:
+        if machine.arn in machines:
+            machine.executions = [e for e in machine.executions if e.status == "RUNNING"]
+    cloudwatch_backends[ACCOUNT_ID][REGION].metric_data.clear()
+    pool = cognitoidp_backends[ACCOUNT_ID][REGION].user_pools.get(resources.get("UserPool", ""))
+    if pool is not None:
+        pool.users.clear()
 
 
 def _plain_item(item: dict[str, Any]) -> dict[str, Any]:

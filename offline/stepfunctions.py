@@ -10,14 +10,23 @@ moto's interpreter logs every state's failure at ERROR with the whole state's te
 each booking a Catch rejects: a business outcome, not an error of the server). `log_execution_ends()`
 drops those lines and logs one INFO line per execution end instead, on the `offline.stepfunctions`
 logger: `booking <id> FAILED PaymentDeclined`.
+
+`ENDS` is told of every execution's end as moto records it, so a caller waits for an execution on a
+condition instead of polling DescribeExecution (`ExecutionEnds.wait`). `scale_retry_waits(f)` makes
+every `Retry` interval of moto's interpreter `f` times as long: a test facility (Step Functions' own
+minimum is 1 s), for test suites that exhaust retries by the hundred; `1.0` is AWS's behaviour.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -52,8 +61,77 @@ def _not_a_state_failure(record: logging.LogRecord) -> bool:
     return not str(first).startswith("Exception=FailureEventException")
 
 
-def _terminated(self: BaseExecutionWorkerCommunication) -> None:
+class ExecutionEnds:
+    """Every execution that ended in this process since it started, by ARN, and a condition to wait on."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._ended: set[str] = set()
+
+    def ended(self, execution_arn: str) -> None:
+        with self._changed:
+            self._ended.add(execution_arn)
+            self._changed.notify_all()
+
+    def wait(self, execution_arn: str, timeout: float, running: Callable[[], bool]) -> bool:
+        """Wait until the execution has ended; `running()` is asked first and after each end, so an
+        execution that ended before the hook was installed (or in another process) is seen too.
+        False when it is still running after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while execution_arn not in self._ended:
+                if not running():
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                # An end in another process (a server's moto) notifies nobody here: ask again now and then.
+                self._changed.wait(min(left, 1.0))
+            return True
+
+    def forget(self) -> None:
+        """Drop the record of ended executions (a long-running process would otherwise keep them all)."""
+        with self._changed:
+            self._ended.clear()
+
+
+ENDS = ExecutionEnds()
+
+
+def _notify_end(self: BaseExecutionWorkerCommunication) -> None:
     _moto_terminated(self)
+    ENDS.ended(str(self.execution.exec_arn))
+
+
+def notify_execution_ends() -> None:
+    """Tell `ENDS` of every execution's end from now on; safe to call again."""
+    if BaseExecutionWorkerCommunication.terminated is not _terminated:
+        BaseExecutionWorkerCommunication.terminated = _notify_end  # type: ignore[method-assign]
+
+
+class _ScaledTime:
+    """`time` as moto's retrier sees it, with `sleep` scaled (see `scale_retry_waits`)."""
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds * self.factor)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def scale_retry_waits(factor: float) -> None:
+    """Make moto's `Retry` waits `factor` times their length (1.0: as defined). A test facility: the
+    attempts, their order and the errors they see are unchanged, only the wait between them shrinks."""
+    if factor <= 0:
+        raise ValueError("factor must be positive")
+    retrier_decl.time = time if factor == 1.0 else _ScaledTime(factor)  # type: ignore[assignment]
+
+
+def _terminated(self: BaseExecutionWorkerCommunication) -> None:
+    _notify_end(self)
     execution = self.execution
     status = execution.exec_status.value if execution.exec_status is not None else "ENDED"
     machine = str(execution.state_machine.name)

@@ -1,9 +1,17 @@
-"""One fixture builds the offline stack for every test that needs it (DESIGN §4)."""
+"""One offline stack per test process, shared by every test that needs one (DESIGN §4).
+
+Building a stack (moto, the Payment API, the deployment of template.yaml, the functions' first cold
+starts) costs seconds; resetting it costs milliseconds. So each pytest worker builds one, on first
+use, and each test gets it reset (`OfflineStack.reset`: data, queues, ledger, faults, replaced
+handlers, records), with the functions' sandboxes still warm. A test that needs other template
+parameters deploys another stage beside it (`other_stack`), as a second branch's stack lives in the
+same AWS account.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,12 +52,65 @@ FUNCTIONS = (
 added here, and so gets every check of tests/template and tests/api."""
 
 
-@pytest.fixture
-def stack() -> Iterator[OfflineStack]:
-    """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries and
-    preloaded sandboxes. The functions' log lines reach the test's captured stdout."""
-    with OfflineStack(fast_retries=True, sandboxes="preloaded") as offline:
+RETRY_WAIT_SCALE = 0.05
+"""The state machines' `Retry` waits in tests: 1 s (fast_retries, Step Functions' minimum) times this.
+Attempts and their order are as deployed; only the waits between them are shorter."""
+
+
+def new_stack(**options: Any) -> OfflineStack:
+    """A started stack with the suite's settings (fast retries, short retry waits, preloaded sandboxes)."""
+    settings: dict[str, Any] = {
+        "fast_retries": True,
+        "sandboxes": "preloaded",
+        "retry_wait_scale": RETRY_WAIT_SCALE,
+        **options,
+    }
+    offline = OfflineStack(**settings)
+    offline.start()
+    return offline
+
+
+@pytest.fixture(scope="session")
+def shared_stack() -> Iterator[OfflineStack]:
+    """This process's stack, built on first use and stopped at the end of the session."""
+    offline = new_stack()
+    try:
         yield offline
+    finally:
+        offline.stop()
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, shared_stack: OfflineStack) -> Iterator[OfflineStack]:
+    """The process's stack, reset for this test; a test marked `own_stack` (it deletes a table, the
+    topic or a queue) gets a stage of its own instead, stopped after it. The functions' log lines reach
+    the test's captured stdout."""
+    shared_stack.reset()
+    if request.node.get_closest_marker("own_stack") is None:
+        yield shared_stack
+        return
+    offline = new_stack(stage=f"t{uuid.uuid4().hex[:8]}")
+    try:
+        yield offline
+    finally:
+        offline.stop()
+
+
+@pytest.fixture
+def other_stack(shared_stack: OfflineStack) -> Iterator[Callable[..., OfflineStack]]:
+    """Deploy another stage of the template beside the shared stack, with other parameters:
+    `other_stack(parameters={...})`. Each is stopped at the end of the test."""
+    started: list[OfflineStack] = []
+
+    def deploy(**options: Any) -> OfflineStack:
+        options.setdefault("stage", f"t{uuid.uuid4().hex[:8]}")
+        offline = new_stack(**options)
+        started.append(offline)
+        return offline
+
+    yield deploy
+    for offline in started:
+        offline.stop()
 
 
 @pytest.fixture

@@ -94,6 +94,8 @@ class LambdaRuntime:
     invocations: collections.deque[Invocation] = field(default_factory=lambda: collections.deque(maxlen=5000))
     """The latest invocations, for tests; bounded, as payloads (payment tokens among them) must not pile
     up in a long-running server."""
+    _registered: dict[str, LocalFunction] = field(default_factory=dict)
+    """Each function as deployed, before any `replace_handler`."""
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _pools: dict[str, _Pool] = field(default_factory=lambda: collections.defaultdict(_Pool))
     _changed: threading.Condition = field(default_factory=threading.Condition)
@@ -103,6 +105,7 @@ class LambdaRuntime:
     # ------------------------------------------------------------------ functions
     def register(self, function: LocalFunction) -> None:
         self.functions[function.name] = function
+        self._registered[function.name] = function
 
     def find(self, name_or_arn: str) -> LocalFunction:
         """Accept what Lambda accepts: a name, a full ARN, or a logical id (a convenience offline)."""
@@ -122,6 +125,14 @@ class LambdaRuntime:
             target, handler=handler, code_path=code_path or target.code_path
         )
         self._retire_idle(target.name)
+
+    def restore_handlers(self) -> None:
+        """Every function runs its deployed handler again from its next cold start; sandboxes of a
+        replaced handler are stopped."""
+        for name, deployed in self._registered.items():
+            if self.functions.get(name) is not deployed:
+                self.functions[name] = deployed
+                self._retire_idle(name)
 
     # ------------------------------------------------------------------ faults and records
     def inject(

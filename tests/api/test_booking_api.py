@@ -357,6 +357,7 @@ def test_refused_requests_are_counted_by_operation(
     assert counted == [("processBooking", [["operation", "service"]])]
 
 
+@pytest.mark.own_stack
 def test_an_unexpected_failure_in_the_api_function_names_no_python_exception(stack: OfflineStack) -> None:
     stack.put_flight("F1", seats=9)
     stack.dynamodb.delete_table(TableName=stack.resource("BookingTable"))

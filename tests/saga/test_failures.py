@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from offline.payment_gateway import PaymentGateway
 from offline.stack import OfflineStack
@@ -115,14 +118,12 @@ def test_payment_api_down_for_good_cancels_gives_the_seat_back_and_pages(stack: 
     assert message["compensations"]["releaseFlightSeat"] == {"status": "released"}
 
 
-def test_a_wrong_payment_api_url_cancels_and_pages_not_a_declined_card() -> None:
+def test_a_wrong_payment_api_url_cancels_and_pages_not_a_declined_card(
+    other_stack: Callable[..., OfflineStack],
+) -> None:
     """The functions reach a real gateway on a path it does not serve: its 404 is no declined card."""
-    with (
-        PaymentGateway() as gateway,
-        OfflineStack(
-            fast_retries=True, sandboxes="preloaded", parameters={"PaymentApiUrl": gateway.url + "/v0"}
-        ) as stack,
-    ):
+    with PaymentGateway() as gateway:
+        stack = other_stack(parameters={"PaymentApiUrl": gateway.url + "/v0"})
         stack.put_flight("F1", seats=3)
         token = unique_token()
 
@@ -231,6 +232,7 @@ def test_dlq_messages_keep_each_errors_type_and_message_but_no_stack_trace(stack
     assert message["compensations"]["cancelBooking"] == {"status": "cancelled"}
 
 
+@pytest.mark.own_stack
 def test_a_missing_notification_message_carries_no_stack_trace(stack: OfflineStack) -> None:
     stack.put_flight("F1", seats=3)
     stack.sns.delete_topic(TopicArn=stack.resource("BookingTopic"))  # Notify Booking raises for real

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import boto3
+import pytest
 
 from offline.stack import OfflineStack
 from offline.template import REGION
@@ -33,6 +34,7 @@ def _bookings_not_reported() -> float:
     return float(sum(point["Sum"] for point in statistics["Datapoints"]))
 
 
+@pytest.mark.own_stack
 def test_a_failure_the_dlq_refuses_to_record_still_pages(stack: OfflineStack) -> None:
     stack.put_flight("F1", seats=3)
     stack.gateway.set_outage(True)
@@ -48,6 +50,7 @@ def test_a_failure_the_dlq_refuses_to_record_still_pages(stack: OfflineStack) ->
     assert _bookings_not_reported() == 1
 
 
+@pytest.mark.own_stack
 def test_a_missing_notification_the_dlq_refuses_to_record_still_pages(stack: OfflineStack) -> None:
     stack.put_flight("F1", seats=3)
     token = unique_token()
@@ -65,6 +68,7 @@ def test_a_missing_notification_the_dlq_refuses_to_record_still_pages(stack: Off
     assert _bookings_not_reported() == 1
 
 
+@pytest.mark.own_stack
 def test_a_business_rejection_pages_nobody_even_when_the_dlq_refuses(stack: OfflineStack) -> None:
     stack.put_flight("F1", seats=2)
     _refuse_dlq_messages(stack)

@@ -23,6 +23,7 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return lines
 
 
+@pytest.mark.own_stack
 def test_every_metric_is_emitted_with_the_names_and_dimensions_dashboards_read(
     stack: OfflineStack, capfd: pytest.CaptureFixture[str]
 ) -> None:

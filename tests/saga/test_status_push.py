@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -212,31 +213,31 @@ def test_only_the_stacks_pushing_functions_may_publish(stack: OfflineStack, who:
         assert result["data"]["publishBookingStatus"] is None
 
 
-def test_a_trusted_reading_service_may_not_publish_either() -> None:
+def test_a_trusted_reading_service_may_not_publish_either(other_stack: Callable[..., OfflineStack]) -> None:
     reader = f"arn:aws:iam::{ACCOUNT_ID}:role/services/booking-reader"
-    with OfflineStack(fast_retries=True, parameters={"TrustedServiceRoleArns": reader}) as stack:
-        caller = stack.api.iam.add(IamCaller.role_session(reader))
-        body = json.dumps(
-            {
-                "query": PUBLISH,
-                "variables": {
-                    "i": {
-                        "id": "b-1",
-                        "customer": "x",
-                        "status": "CONFIRMED",
-                        "occurredAt": "2020-01-15T08:00:00Z",
-                    }
-                },
-            }
-        ).encode()
-        status, result = stack.api.execute(body, authorization=None, headers=_signed(stack, caller, body))
-        read = stack.api.execute(
-            json.dumps({"query": 'query { getFlight(id: "nope") { id } }'}).encode(),
-            authorization=None,
-            headers=_signed(
-                stack, caller, json.dumps({"query": 'query { getFlight(id: "nope") { id } }'}).encode()
-            ),
-        )
+    stack = other_stack(parameters={"TrustedServiceRoleArns": reader})
+    caller = stack.api.iam.add(IamCaller.role_session(reader))
+    body = json.dumps(
+        {
+            "query": PUBLISH,
+            "variables": {
+                "i": {
+                    "id": "b-1",
+                    "customer": "x",
+                    "status": "CONFIRMED",
+                    "occurredAt": "2020-01-15T08:00:00Z",
+                }
+            },
+        }
+    ).encode()
+    status, result = stack.api.execute(body, authorization=None, headers=_signed(stack, caller, body))
+    read = stack.api.execute(
+        json.dumps({"query": 'query { getFlight(id: "nope") { id } }'}).encode(),
+        authorization=None,
+        headers=_signed(
+            stack, caller, json.dumps({"query": 'query { getFlight(id: "nope") { id } }'}).encode()
+        ),
+    )
 
     assert read == (200, {"data": {"getFlight": None}})  # it is a service the API trusts to read
     assert status == 200
