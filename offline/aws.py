@@ -61,6 +61,11 @@ def detach(runtime: LambdaRuntime) -> None:
         _runtimes.remove(runtime)
 
 
+def others_attached(runtime: LambdaRuntime) -> bool:
+    """Whether another stack's runtime is routed to beside this one (they share one moto)."""
+    return any(other is not runtime for other in _runtimes)
+
+
 def _runtime_of(name: str) -> LambdaRuntime | None:
     """The runtime that holds the function `name` (a name or an ARN); the newest one when none does,
     so that an unknown function is answered with Lambda's own ResourceNotFoundException."""

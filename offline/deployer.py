@@ -70,6 +70,8 @@ class Deployment:
     outputs: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     state_machine_definitions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    """The resource type of each logical id created."""
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     """What `Fn::GetAtt` of each resource returned (the GraphQL API's among them, served offline)."""
 
@@ -107,6 +109,7 @@ def deploy(
                 properties = resolver.resolve(resource.get("Properties", {}))
                 create(context, logical_id, properties, deployment)
                 deployment.physical_ids[logical_id] = str(resolver.refs[logical_id])
+                deployment.types[logical_id] = resource_type
     for logical_id, resource in resources.items():
         if logical_id not in wanted:
             deployment.skipped[logical_id] = (
@@ -596,6 +599,52 @@ CREATORS: dict[str, Creator] = {
 }
 """What moto holds, in creation order: each type only refers to types above it (functions and state
 machines, which refer to each other, are named in advance)."""
+
+
+def undeploy(deployment: Deployment) -> None:
+    """Delete what `deploy` created, in the reverse order, as `sam delete` has CloudFormation do it: for
+    a stage deployed beside others in one moto (a test's second stage), so the account lists only the
+    stacks still running. A resource already gone (a test deleted it) is passed over."""
+    from botocore.exceptions import ClientError
+
+    for logical_id, resource_type in reversed(list(deployment.types.items())):
+        delete = DELETERS.get(resource_type)
+        if delete is None:
+            continue
+        try:
+            delete(deployment.physical_ids[logical_id])
+        except ClientError:
+            continue
+
+
+def _delete_role(name: str) -> None:
+    iam = _client("iam")
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    for attached in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=name, PolicyArn=attached["PolicyArn"])
+    iam.delete_role(RoleName=name)
+
+
+DELETERS: dict[str, Callable[[str], Any]] = {
+    "AWS::Cognito::UserPool": lambda pool: _client("cognito-idp").delete_user_pool(UserPoolId=pool),
+    "AWS::SecretsManager::Secret": lambda arn: _client("secretsmanager").delete_secret(
+        SecretId=arn, ForceDeleteWithoutRecovery=True
+    ),
+    "AWS::DynamoDB::Table": lambda name: _client("dynamodb").delete_table(TableName=name),
+    "AWS::SNS::Topic": lambda arn: _client("sns").delete_topic(TopicArn=arn),
+    "AWS::SQS::Queue": lambda url: _client("sqs").delete_queue(QueueUrl=url),
+    "AWS::Logs::LogGroup": lambda name: _client("logs").delete_log_group(logGroupName=name),
+    "AWS::IAM::Role": _delete_role,
+    "AWS::Lambda::Function": lambda name: _client("lambda").delete_function(FunctionName=name),
+    "AWS::StepFunctions::StateMachine": lambda arn: _client("stepfunctions").delete_state_machine(
+        stateMachineArn=arn
+    ),
+    "AWS::SSM::Parameter": lambda name: _client("ssm").delete_parameter(Name=name),
+    "AWS::CloudWatch::Alarm": lambda name: _client("cloudwatch").delete_alarms(AlarmNames=[name]),
+}
+"""How each created type is deleted, given its physical id (a user pool's groups and clients go with it,
+a role's inline policies with the role)."""
 
 
 # ------------------------------------------------------------------------------------------ helpers

@@ -30,7 +30,7 @@ from moto import mock_aws
 from offline import aws, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
-from offline.deployer import Deployment, deploy
+from offline.deployer import Deployment, deploy, undeploy
 from offline.lambdas import LambdaRuntime, LocalFunction
 from offline.lambdas.runtime import print_log
 from offline.lambdas.sandbox import StartMethod
@@ -158,6 +158,10 @@ class OfflineStack:
             self.api.realtime.close()  # subscribers' sockets, before the functions that push
         self.lambdas.stop()
         self.endpoint.shutdown()
+        if self.deployment is not None and aws.others_attached(self.lambdas):
+            # moto lives on for the other stacks: take this stage's resources away, as `sam delete` does.
+            self.sqs.delete_queue(QueueUrl=self._events_queue)
+            undeploy(self.deployment)
         aws.detach(self.lambdas)
         self._mock.stop()
         self.gateway.stop()

@@ -134,6 +134,12 @@ class LambdaRuntime:
                 self.functions[name] = deployed
                 self._retire_idle(name)
 
+    def retire_sandboxes(self, function: str | None = None) -> None:
+        """Stop the idle sandboxes (of one function, or of all): the next invocation is a cold start,
+        as after Lambda reclaims an environment."""
+        for name in [self.find(function).name] if function else list(self._pools):
+            self._retire_idle(name)
+
     # ------------------------------------------------------------------ faults and records
     def inject(
         self,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -23,42 +22,43 @@ DEPARTURE = departure_in(days=60, at="09:00")
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[dict[str, Any]]:
-    """One stack for the whole matrix: a future flight and a confirmed booking of the owner's."""
-    with OfflineStack(fast_retries=True) as stack:
-        stack.put_flight("F1", seats=50, departure=DEPARTURE)
-        owner_token = stack.tokens.mint(OWNER, username="alice")
-        answer = stack.graphql(
-            "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }",
-            {
-                "i": {
-                    "paymentToken": unique_token(),
-                    "bookingOutboundFlightId": "F1",
-                    "idempotencyKey": "owner-0001",
-                }
-            },
-            token=owner_token,
-        )
-        booking_id = answer["data"]["processBooking"]["id"]
-        stack.wait(stack.execution_arn("ProcessBooking", booking_id))
-        tokens = {
-            "owner": owner_token,
-            "other": stack.tokens.mint(OTHER, username="bob"),
-            "admin": stack.tokens.mint(ADMIN, username="carol", groups=["Admin"]),
-            "no token": None,
-            "expired": stack.tokens.mint(OWNER, username="alice", expires_in=-60),
-            "forged": jwt.encode(
-                {"sub": OWNER, "cognito:username": "alice", "token_use": "id", "exp": int(time.time()) + 600},
-                "not-the-offline-key-but-long-enough-for-hs256",
-                algorithm="HS256",
-            ),
-        }
-        yield {
-            "stack": stack,
-            "booking_id": booking_id,
-            "tokens": tokens,
-            "confirmed": lambda: _confirmed_booking(stack, owner_token),
-        }
+def world(shared_stack: OfflineStack) -> dict[str, Any]:
+    """The process's stack for the whole matrix: a future flight and a confirmed booking of the owner's."""
+    stack = shared_stack
+    stack.reset()
+    stack.put_flight("F1", seats=50, departure=DEPARTURE)
+    owner_token = stack.tokens.mint(OWNER, username="alice")
+    answer = stack.graphql(
+        "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }",
+        {
+            "i": {
+                "paymentToken": unique_token(),
+                "bookingOutboundFlightId": "F1",
+                "idempotencyKey": "owner-0001",
+            }
+        },
+        token=owner_token,
+    )
+    booking_id = answer["data"]["processBooking"]["id"]
+    stack.wait(stack.execution_arn("ProcessBooking", booking_id))
+    tokens = {
+        "owner": owner_token,
+        "other": stack.tokens.mint(OTHER, username="bob"),
+        "admin": stack.tokens.mint(ADMIN, username="carol", groups=["Admin"]),
+        "no token": None,
+        "expired": stack.tokens.mint(OWNER, username="alice", expires_in=-60),
+        "forged": jwt.encode(
+            {"sub": OWNER, "cognito:username": "alice", "token_use": "id", "exp": int(time.time()) + 600},
+            "not-the-offline-key-but-long-enough-for-hs256",
+            algorithm="HS256",
+        ),
+    }
+    return {
+        "stack": stack,
+        "booking_id": booking_id,
+        "tokens": tokens,
+        "confirmed": lambda: _confirmed_booking(stack, owner_token),
+    }
 
 
 def _confirmed_booking(stack: OfflineStack, token: str) -> str:

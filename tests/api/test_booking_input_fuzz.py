@@ -1,12 +1,11 @@
 """processBooking over its whole input space: every request is either booked or refused without a trace.
 
-One stack for the module (hypothesis runs the body many times); no other test shares it.
+The process's stack, reset once for the module (hypothesis runs the body many times).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +16,10 @@ from tests.api.test_booking_api import BOOK, _state
 
 
 @pytest.fixture(scope="module")
-def shared_stack() -> Iterator[OfflineStack]:
-    with OfflineStack(fast_retries=True) as offline:
-        offline.put_flight("F1", seats=5)
-        yield offline
+def fuzzed_stack(shared_stack: OfflineStack) -> OfflineStack:
+    shared_stack.reset()
+    shared_stack.put_flight("F1", seats=5)
+    return shared_stack
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -30,9 +29,9 @@ def shared_stack() -> Iterator[OfflineStack]:
     key=st.one_of(st.text(max_size=70), st.from_regex(r"[A-Za-z0-9_-]{8,20}", fullmatch=True)),
 )
 def test_any_processbooking_input_is_either_booked_or_refused_without_a_trace(
-    shared_stack: OfflineStack, token: str, flight: str, key: str
+    fuzzed_stack: OfflineStack, token: str, flight: str, key: str
 ) -> None:
-    stack = shared_stack
+    stack = fuzzed_stack
     stack.drain(60)  # sagas of earlier examples write rows: let them finish before counting
     before = _state(stack)
 

@@ -22,6 +22,7 @@ from offline.auth import IamCaller, TokenIssuer
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack
 from offline.template import REGION
 from tests.api.scripted import ScriptedLambdas
+from tests.conftest import new_stack
 
 ACCOUNT = "123456789012"
 TRUSTED = f"arn:aws:iam::{ACCOUNT}:role/services/booking-reader"
@@ -61,14 +62,16 @@ def _put_booking(stack: OfflineStack) -> None:
     )
 
 
-@pytest.fixture
-def trusting() -> Iterator[OfflineStack]:
-    """A stack deployed with TrustedServiceRoleArns naming one role (with a path)."""
-    with OfflineStack(
-        fast_retries=True, sandboxes="preloaded", parameters={"TrustedServiceRoleArns": TRUSTED}
-    ) as offline:
+@pytest.fixture(scope="module")
+def trusting(shared_stack: OfflineStack) -> Iterator[OfflineStack]:
+    """A stage deployed with TrustedServiceRoleArns naming one role (with a path), beside the shared
+    stack; its tests only read."""
+    offline = new_stack(stage="trusting", parameters={"TrustedServiceRoleArns": TRUSTED})
+    try:
         _put_booking(offline)
         yield offline
+    finally:
+        offline.stop()
 
 
 def test_a_session_of_a_trusted_role_reads_any_customers_booking(trusting: OfflineStack) -> None:
