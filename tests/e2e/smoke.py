@@ -31,6 +31,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -186,8 +187,16 @@ class Run:
             self.users[role] = User(role, email, sub, token, ROLES[role])
 
     def delete(self) -> list[str]:
-        """Remove the run's bookings, flights and users; what could not be removed, by name."""
+        """Remove the run's bookings, flights and users; what could not be removed, by name. The run's
+        sagas still running are waited for first: one that writes after its booking was deleted would
+        leave the row behind."""
         left: list[str] = []
+        try:
+            left.extend(
+                f"saga still running after {SAGA_WAIT_SECONDS:.0f} s: {arn}" for arn in self._await_sagas()
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+            left.append(f"the run's sagas: {error}")
         for user in self.users.values():
             try:
                 self._delete_bookings(user.sub)
@@ -212,6 +221,46 @@ class Run:
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
                 left.append(f"user {user.email}: {error}")
         return left
+
+    def _await_sagas(self) -> list[str]:
+        """Wait for the run's running executions of both sagas (a booking saga whose input names one of
+        the run's customers, a cancellation named after one of their bookings); the ARNs of those
+        still running after SAGA_WAIT_SECONDS."""
+        sfn = self.stack.client("stepfunctions")
+        customers = {user.sub for user in self.users.values()}
+        ours: list[str] = []
+        bookings: set[str] = set()
+        for arn in _running(sfn, self.stack.outputs.get("ProcessBookingArn")):
+            described = sfn.describe_execution(executionArn=arn)
+            if json.loads(described.get("input") or "{}").get("customer") in customers:
+                ours.append(arn)
+                bookings.add(described["name"])
+        bookings.update(self._booking_ids(customers))
+        ours.extend(
+            arn
+            for arn in _running(sfn, self.stack.outputs.get("CancelBookingArn"))
+            if arn.rsplit(":", 1)[-1] in bookings
+        )
+        deadline = time.monotonic() + SAGA_WAIT_SECONDS
+        while ours and time.monotonic() < deadline:
+            ours = [arn for arn in ours if sfn.describe_execution(executionArn=arn)["status"] == "RUNNING"]
+            if ours:
+                time.sleep(0.5)
+        return ours
+
+    def _booking_ids(self, customers: set[str]) -> set[str]:
+        dynamodb, table = self.stack.client("dynamodb"), self.stack.outputs["BookingTableName"]
+        ids: set[str] = set()
+        for customer in customers:
+            pages = dynamodb.get_paginator("query").paginate(
+                TableName=table,
+                IndexName="ByCustomerStatus",
+                KeyConditionExpression="customer = :c",
+                ExpressionAttributeValues={":c": {"S": customer}},
+                ProjectionExpression="id",
+            )
+            ids.update(item["id"]["S"] for page in pages for item in page["Items"])
+        return ids
 
     def _delete_bookings(self, customer: str) -> None:
         """Every booking of `customer` (the ByCustomerStatus index), with its reference and charge claims."""
@@ -296,6 +345,19 @@ def sign_in(cognito: Any, pool: str, client: str, email: str, password: str) -> 
     if "AuthenticationResult" not in result:
         raise Refused(f"signing {email} in asked for {result.get('ChallengeName')}, not a token")
     return str(result["AuthenticationResult"]["IdToken"])
+
+
+SAGA_WAIT_SECONDS = 120.0
+"""How long the clean-up waits for the run's sagas to end: above a booking saga's retries (fast
+retries offline; a deployed stack's Payment API retries take about a minute at worst)."""
+
+
+def _running(sfn: Any, machine: str | None) -> list[str]:
+    """The ARNs of a state machine's running executions (none when the stack has no such output)."""
+    if not machine:
+        return []
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter="RUNNING")
+    return [execution["executionArn"] for page in pages for execution in page["executions"]]
 
 
 def _password() -> str:
