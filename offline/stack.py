@@ -366,10 +366,11 @@ class OfflineStack:
 
     def reset(self, drain_seconds: float = 30.0) -> None:
         """Make the stack as a test expects to find it: no booking, flight or idempotency record, empty
-        queues, metrics and ledger, no fault, every function running its own handler, no record of
-        earlier invocations. The deployment, the users' pool and its groups, and warm sandboxes stay:
-        what a fresh stack would cost again is what a suite shares. Executions still running are
-        waited for (then stopped), so none writes into the next test's data."""
+        queues, metrics and ledger, no fault, every function running its own handler, the functions'
+        GraphQL endpoint answered by the API itself, no record of earlier invocations. The deployment,
+        the users' pool and its groups, and warm sandboxes stay: what a fresh stack would cost again
+        is what a suite shares. Executions still running are waited for (then stopped), so none
+        writes into the next test's data."""
         assert self.deployment is not None, "the stack is not started"
         self.drain(drain_seconds)
         self.lambdas.clear_faults()
@@ -377,6 +378,7 @@ class OfflineStack:
         self.lambdas.invocations.clear()
         self.gateway.reset()
         self.api.realtime.close()
+        self.endpoint_app.graphql = self.api.execute
         aws.dynamodb_calls.clear()
         _clear_account_data(self.deployment)
         stepfunctions.ENDS.forget()

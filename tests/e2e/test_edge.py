@@ -109,29 +109,29 @@ READ_TIMEOUT = 1.0
 
 
 @contextlib.contextmanager
-def _bounded_server(read_timeout: float) -> Iterator[OfflineServer]:
-    """An in-process server with a short read timeout and room for four connections."""
-    with OfflineStack(fast_retries=True) as stack:
-        served = OfflineServer(stack, port=0, read_timeout=read_timeout, max_connections=4)
-        served.start()
-        try:
-            yield served
-        finally:
-            served.shutdown()
+def _bounded_server(stack: OfflineStack, read_timeout: float) -> Iterator[OfflineServer]:
+    """An in-process server over the process's stack with a short read timeout and room for four
+    connections."""
+    served = OfflineServer(stack, port=0, read_timeout=read_timeout, max_connections=4)
+    served.start()
+    try:
+        yield served
+    finally:
+        served.shutdown()
 
 
 @pytest.fixture
-def bounded() -> Iterator[OfflineServer]:
-    with _bounded_server(READ_TIMEOUT) as served:
+def bounded(stack: OfflineStack) -> Iterator[OfflineServer]:
+    with _bounded_server(stack, READ_TIMEOUT) as served:
         yield served
 
 
 @pytest.fixture
-def bounded_alone() -> Iterator[OfflineServer]:
+def bounded_alone(stack: OfflineStack) -> Iterator[OfflineServer]:
     """A bounded server of the test's own, with a longer read timeout: no connection of an earlier
     test holds a slot, and a loaded machine accepts all four held connections before the first of
     them is hung up on."""
-    with _bounded_server(3.0) as served:
+    with _bounded_server(stack, 3.0) as served:
         yield served
 
 
