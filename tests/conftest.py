@@ -154,6 +154,17 @@ def book(
     return Outcome(booking_id, arn, execution, stack.booking(booking_id))
 
 
+def authorisations_held(stack: OfflineStack, *tokens: str) -> list[str]:
+    """The tokens whose pre-authorisation (made by the front end before processBooking) is still held:
+    the Payment API never captured nor released them. DESIGN §2: none, once a booking has ended."""
+    held = []
+    for token in tokens:
+        charge = stack.gateway.ledger(token)
+        if charge is None or charge.status == "authorised":
+            held.append(token)
+    return held
+
+
 def unique_token(prefix: str = "tok_visa") -> str:
     """Each booking its own pre-authorised charge, as in production."""
     return f"{prefix}_{uuid.uuid4().hex[:12]}"

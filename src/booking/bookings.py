@@ -1,10 +1,11 @@
-"""The booking row and its status transitions, each guarded by a condition in the write.
+"""The booking row, its charge claim and their transitions, each guarded by a condition in the write.
 
-The booking saga: UNCONFIRMED → CONFIRMED, or → CANCELLED by its compensations. A customer's
-cancellation (decision 0008): the API records the request on a CONFIRMED booking (`cancellationKey`,
-one per booking), then the cancellation saga moves CONFIRMED → CANCELLING → CANCELLED. Every method
-is idempotent: a second run with the same booking id (and key) finds its own earlier write through
-the condition that failed and returns the same result instead of an error.
+The moves themselves are `booking.lifecycle`'s. The booking saga: UNCONFIRMED → CONFIRMED, or →
+CANCELLED by its compensations. A customer's cancellation (decision 0008): the API records the request
+on a CONFIRMED booking (`cancellationKey`, one per booking), then the cancellation saga moves CONFIRMED
+→ CANCELLING → CANCELLED. Every method is idempotent: a second run with the same booking id (and key)
+finds its own earlier write through the condition that failed and returns the same result instead of
+an error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
+from booking import lifecycle
 from booking.clients import plain, read_page, rejected_item, store_error
 from booking.errors import (
     BookingNotFound,
@@ -24,6 +26,7 @@ from booking.errors import (
     BookingStoreUnavailable,
     PaymentTokenInUse,
 )
+from booking.lifecycle import CANCELLED, CANCELLING, CONFIRMED, UNCONFIRMED
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,10 +34,8 @@ if TYPE_CHECKING:
     from booking.conditions import Expression
     from booking.models import NewBooking
 
-UNCONFIRMED = "UNCONFIRMED"
-CONFIRMED = "CONFIRMED"
-CANCELLED = "CANCELLED"
-CANCELLING = "CANCELLING"
+__all__ = ["CANCELLED", "CANCELLING", "CONFIRMED", "UNCONFIRMED", "BookingRecord", "BookingRepository"]
+
 CUSTOMER_CANCELLED = "CustomerCancelled"
 """The reason a customer's (or Admin's) cancellation gives, on the row and in the event."""
 
@@ -67,6 +68,9 @@ class BookingRecord:
     created_at: str
     booking_reference: str | None = None
     cancellation_key: str | None = None
+    status_sequence: int = 1
+    status_changed_at: str | None = None
+    charge: str | None = None
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> BookingRecord:
@@ -78,6 +82,9 @@ class BookingRecord:
             created_at=item["createdAt"]["S"],
             booking_reference=item.get("bookingReference", {}).get("S"),
             cancellation_key=item.get("cancellationKey", {}).get("S"),
+            status_sequence=int(item.get("statusSequence", {}).get("N", "1")),
+            status_changed_at=item.get("statusChangedAt", {}).get("S") or item.get("updatedAt", {}).get("S"),
+            charge=item.get("charge", {}).get("S"),
         )
 
     def as_output(self) -> dict[str, Any]:
@@ -212,12 +219,17 @@ class BookingRepository:
             "customer": {"S": booking.customer},
             "bookingOutboundFlightId": {"S": booking.outbound_flight_id},
             "paymentToken": {"S": booking.payment_token},
-            "status": {"S": UNCONFIRMED},
+            **lifecycle.first_state(now),
             "checkedIn": {"BOOL": False},
             "createdAt": {"S": booking.created_at.isoformat().replace("+00:00", "Z")},
             "updatedAt": {"S": now},
         }
-        claim = {"id": {"S": charge_claim_id(booking.payment_token)}, "bookingId": {"S": booking.booking_id}}
+        claim = {
+            "id": {"S": charge_claim_id(booking.payment_token)},
+            "bookingId": {"S": booking.booking_id},
+            "charge": {"S": lifecycle.AUTHORISED},
+            "updatedAt": {"S": now},
+        }
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -269,41 +281,104 @@ class BookingRepository:
         item = self._read(charge_claim_id(payment_token))
         return item["bookingId"]["S"] if item else None
 
-    def confirm(self, booking_id: str) -> BookingRecord:
-        """UNCONFIRMED → CONFIRMED with a reference no other booking has; a rerun returns it again."""
+    def charge_state(self, payment_token: str) -> tuple[str | None, str | None]:
+        """(the booking that claimed the charge, what became of it); (None, None) when unclaimed."""
+        item = self._read(charge_claim_id(payment_token))
+        if not item:
+            return None, None
+        return item["bookingId"]["S"], item.get("charge", {}).get("S")
+
+    def claim_to_release(self, payment_token: str, booking_id: str) -> str:
+        """Claim a charge nobody has claimed, so this booking can give its authorisation back (its saga
+        ended before Reserve Booking claimed it); the booking that owns the charge after this call.
+
+        The first claim wins: a second booking on the same pre-authorised charge is refused at its
+        Reserve Booking (PaymentTokenInUse), never paid with an authorisation already released."""
+        claim = {
+            "id": {"S": charge_claim_id(payment_token)},
+            "bookingId": {"S": booking_id},
+            "charge": {"S": lifecycle.AUTHORISED},
+            "updatedAt": {"S": _now()},
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=claim, ConditionExpression="attribute_not_exists(id)"
+            )
+        except ClientError as error:
+            found = rejected_item(error)
+            owner = (found or self._read(charge_claim_id(payment_token)) or {}).get("bookingId", {}).get("S")
+            if owner is None:
+                raise BookingStateConflict("the charge's claim vanished while it was being claimed") from None
+            return str(owner)
+        return booking_id
+
+    def record_charge(self, payment_token: str, booking_id: str, state: str) -> None:
+        """What became of the charge, on its claim and on the booking's row when there is one. Only the
+        booking that claimed the charge writes it; the row's write is skipped when there is no row."""
+        now = _now()
+        self._written_if(
+            charge_claim_id(payment_token),
+            "SET charge = :charge, updatedAt = :now",
+            "bookingId = :me",
+            {":charge": {"S": state}, ":now": {"S": now}, ":me": {"S": booking_id}},
+        )
+        self._written_if(
+            booking_id,
+            "SET charge = :charge",
+            "attribute_exists(id) AND paymentToken = :token",
+            {":charge": {"S": state}, ":token": {"S": payment_token}},
+        )
+
+    def confirm(self, booking_id: str, payment_token: str | None = None) -> BookingRecord:
+        """UNCONFIRMED → CONFIRMED with a reference no other booking has, and its charge recorded as
+        captured (Collect Payment ran first); a rerun returns it again."""
         for _ in range(_MAX_REFERENCE_ATTEMPTS):
             reference = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
-            try:
-                self._client.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Update": {
-                                "TableName": self._table,
-                                "Key": {"id": {"S": booking_id}},
-                                "UpdateExpression": "SET #status = :confirmed, bookingReference = :ref, "
-                                "updatedAt = :now",
-                                "ConditionExpression": "#status = :unconfirmed",
-                                "ExpressionAttributeNames": {"#status": "status"},
-                                "ExpressionAttributeValues": {
-                                    ":confirmed": {"S": CONFIRMED},
-                                    ":unconfirmed": {"S": UNCONFIRMED},
-                                    ":ref": {"S": reference},
-                                    ":now": {"S": _now()},
-                                },
-                            }
+            move = lifecycle.transition(UNCONFIRMED, CONFIRMED, _now())
+            items: list[Any] = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"id": {"S": booking_id}},
+                        "UpdateExpression": f"SET {move.update}, bookingReference = :ref, charge = :captured",
+                        "ConditionExpression": move.condition,
+                        "ExpressionAttributeNames": move.names,
+                        "ExpressionAttributeValues": {
+                            **move.values,
+                            ":ref": {"S": reference},
+                            ":captured": {"S": lifecycle.CAPTURED},
                         },
-                        {
-                            "Put": {
-                                "TableName": self._table,
-                                "Item": {
-                                    "id": {"S": REFERENCE_ITEM_PREFIX + reference},
-                                    "bookingId": {"S": booking_id},
-                                },
-                                "ConditionExpression": "attribute_not_exists(id)",
-                            }
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "id": {"S": REFERENCE_ITEM_PREFIX + reference},
+                            "bookingId": {"S": booking_id},
                         },
-                    ]
+                        "ConditionExpression": "attribute_not_exists(id)",
+                    }
+                },
+            ]
+            if payment_token:
+                items.append(
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"id": {"S": charge_claim_id(payment_token)}},
+                            "UpdateExpression": "SET charge = :captured, updatedAt = :changed",
+                            "ConditionExpression": "bookingId = :me",
+                            "ExpressionAttributeValues": {
+                                ":captured": {"S": lifecycle.CAPTURED},
+                                ":changed": move.values[":changed"],
+                                ":me": {"S": booking_id},
+                            },
+                        }
+                    }
                 )
+            try:
+                self._client.transact_write_items(TransactItems=items)
             except ClientError as error:
                 if error.response["Error"]["Code"] != "TransactionCanceledException":
                     raise store_error(error) from None
@@ -312,6 +387,10 @@ class BookingRepository:
                     return self._already_confirmed(booking_id)
                 if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                     continue  # this reference belongs to another booking: draw another one
+                if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                    raise BookingStateConflict(
+                        f"booking {booking_id} did not claim the charge it was paid with"
+                    ) from None
                 raise BookingStoreUnavailable(f"DynamoDB transaction cancelled: {reasons}") from None
             confirmed = self.get(booking_id)
             if confirmed is None:  # deleted between the two calls: nothing sane to return
@@ -328,20 +407,25 @@ class BookingRepository:
         return current
 
     def cancel(self, booking_id: str) -> CancelOutcome:
-        """Any existing booking → CANCELLED; no row (its forward step never ran) is a no-op."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"id": {"S": booking_id}},
-                UpdateExpression="SET #status = :cancelled, updatedAt = :now",
-                ConditionExpression="attribute_exists(id) AND #status <> :cancelled",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":cancelled": {"S": CANCELLED}, ":now": {"S": _now()}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            return "cancelled" if rejected_item(error) else "absent"
-        return "cancelled"
+        """The booking saga's compensation: the booking → CANCELLED; no row (its forward step never ran)
+        is a no-op. An UNCONFIRMED booking moves straight there; a CONFIRMED one (Confirm Booking wrote,
+        then the saga failed) goes through CANCELLING, the only way out of CONFIRMED. A booking a
+        customer is cancelling is that cancellation's business: a conflict, never cancelled twice."""
+        for _ in range(4):
+            item = self._read(booking_id)
+            if not item:
+                return "absent"
+            current = BookingRecord.from_item(item)
+            if current.status == CANCELLED:
+                return "cancelled"
+            if current.status == CANCELLING and current.cancellation_key:
+                raise BookingStateConflict(f"booking {booking_id} is being cancelled by its customer")
+            target = CANCELLING if current.status == CONFIRMED else CANCELLED
+            try:
+                self._move(booking_id, lifecycle.transition(current.status, target, _now()))
+            except _Refused:
+                continue  # it changed meanwhile: read it again
+        raise BookingStateConflict(f"booking {booking_id} kept changing while it was being cancelled")
 
     def request_cancellation(
         self, booking_id: str, key: str, requested_by: str, seen_updated_at: str
@@ -373,70 +457,105 @@ class BookingRepository:
     def begin_cancellation(self, booking_id: str, key: str) -> tuple[BookingRecord, bool]:
         """CONFIRMED → CANCELLING for the cancellation this key names; a rerun finds it done. The
         flag says whether this call made the change (and so whether it is news to push)."""
-        return self._cancellation_step(
-            booking_id,
-            key,
-            CANCELLING,
-            "SET #status = :cancelling, updatedAt = :now",
-            "cancellationKey = :key AND (#status = :confirmed OR #status = :cancelling)",
-            {":confirmed": {"S": CONFIRMED}, ":cancelling": {"S": CANCELLING}},
-            done=(CANCELLING, CANCELLED),
-        )
+        move = lifecycle.transition(CONFIRMED, CANCELLING, _now())
+        try:
+            before = self._move(
+                booking_id, move, condition="cancellationKey = :key", values={":key": {"S": key}}
+            )
+        except _Refused as refused:
+            current = self._found(booking_id, refused.item, key)
+            if current.status in (CANCELLING, CANCELLED):
+                return current, False  # a step further along already: this rerun has nothing to do
+            raise BookingStateConflict(f"booking {booking_id} is {current.status}") from None
+        return _moved(before, move), True
 
     def finish_cancellation(
         self, booking_id: str, key: str, refund: dict[str, Any]
     ) -> tuple[BookingRecord, bool]:
-        """CANCELLING → CANCELLED with the refund's outcome; a rerun (a redrive after the refund
-        finally went through) writes the newer outcome."""
-        return self._cancellation_step(
-            booking_id,
-            key,
-            CANCELLED,
-            "SET #status = :cancelled, cancellationReason = :reason, refund = :refund, updatedAt = :now",
-            "cancellationKey = :key AND (#status = :cancelling OR #status = :cancelled)",
-            {
-                ":cancelling": {"S": CANCELLING},
-                ":cancelled": {"S": CANCELLED},
-                ":reason": {"S": CUSTOMER_CANCELLED},
-                ":refund": {"M": {name: _attribute(value) for name, value in refund.items()}},
-            },
-            done=(),
-        )
+        """CANCELLING → CANCELLED with the refund's outcome and what became of the charge; a rerun (a
+        redrive after the refund finally went through) writes the newer outcome, and moves nothing."""
+        move = lifecycle.transition(CANCELLING, CANCELLED, _now())
+        values = {
+            ":key": {"S": key},
+            ":reason": {"S": CUSTOMER_CANCELLED},
+            ":refund": {"M": {name: _attribute(value) for name, value in refund.items()}},
+            ":charge": {"S": lifecycle.charge_after_refund(str(refund.get("status"))) or lifecycle.REFUNDED},
+        }
+        outcome = "cancellationReason = :reason, refund = :refund, charge = :charge"
+        try:
+            before = self._move(
+                booking_id, move, extra=outcome, condition="cancellationKey = :key", values=values
+            )
+        except _Refused as refused:
+            current = self._found(booking_id, refused.item, key)
+            if current.status != CANCELLED:
+                raise BookingStateConflict(f"booking {booking_id} is {current.status}") from None
+            self._written_if(
+                booking_id,
+                f"SET {outcome}, updatedAt = :now",
+                "#status = :cancelled AND cancellationKey = :key",
+                {**values, ":cancelled": {"S": CANCELLED}, ":now": {"S": _now()}},
+                **{"#status": "status"},
+            )
+            return current, False
+        return _moved(before, move), True
 
-    def _cancellation_step(
+    def _move(
         self,
         booking_id: str,
-        key: str,
-        to: str,
-        update: str,
-        condition: str,
-        values: dict[str, Any],
-        done: tuple[str, ...],
-    ) -> tuple[BookingRecord, bool]:
+        move: lifecycle.Transition,
+        *,
+        extra: str = "",
+        condition: str = "",
+        values: dict[str, Any] | None = None,
+    ) -> BookingRecord:
+        """One transition of `booking.lifecycle` (and `extra` assignments) in one conditional UpdateItem;
+        the booking as it was before. Raises `_Refused` with the item as it is when the booking is not
+        in the state the move leaves (or `condition` is false)."""
         try:
             answer = self._client.update_item(
                 TableName=self._table,
                 Key={"id": {"S": booking_id}},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":key": {"S": key}, ":now": {"S": _now()}, **values},
+                UpdateExpression=f"SET {move.update}" + (f", {extra}" if extra else ""),
+                ConditionExpression=move.condition + (f" AND {condition}" if condition else ""),
+                ExpressionAttributeNames=move.names,
+                ExpressionAttributeValues={**move.values, **(values or {})},
                 ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            found = rejected_item(error)
-            if not found:
-                raise BookingNotFound(f"booking {booking_id} does not exist") from None
-            current = BookingRecord.from_item(found)
-            if current.cancellation_key == key and current.status in done:
-                return current, False  # a step further along already: this rerun has nothing to do
+            raise _Refused(rejected_item(error)) from None
+        return BookingRecord.from_item(answer["Attributes"])
+
+    def _found(self, booking_id: str, item: dict[str, Any], key: str) -> BookingRecord:
+        """The booking a cancellation step's write was refused on: it must exist and be this
+        cancellation's."""
+        if not item:
+            raise BookingNotFound(f"booking {booking_id} does not exist")
+        current = BookingRecord.from_item(item)
+        if current.cancellation_key != key:
             raise BookingStateConflict(
-                f"booking {booking_id} is {current.status}"
-                + ("" if current.cancellation_key == key else ", for another cancellation than this one")
-            ) from None
-        before = BookingRecord.from_item(answer["Attributes"])
-        return replace(before, status=to), before.status != to
+                f"booking {booking_id} is {current.status}, for another cancellation than this one"
+            )
+        return current
+
+
+class _Refused(Exception):
+    """A transition's condition failed; `item` is the booking as it is (`{}`: there is none)."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        super().__init__("transition refused")
+        self.item = item
+
+
+def _moved(before: BookingRecord, move: lifecycle.Transition) -> BookingRecord:
+    """The booking after `move`, from the booking before it."""
+    return replace(
+        before,
+        status=move.target,
+        status_sequence=before.status_sequence + 1,
+        status_changed_at=move.values[":changed"]["S"],
+    )
 
 
 def _attribute(value: Any) -> dict[str, Any]:

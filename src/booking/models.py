@@ -157,9 +157,20 @@ class RefundPaymentRequest:
 
 @dataclass(frozen=True)
 class BookingIdentity:
-    """Confirm Booking and Cancel Booking only need the booking id."""
+    """What only needs the booking id."""
 
     booking_id: Identifier
+
+
+@dataclass(frozen=True)
+class ConfirmRequest:
+    """Confirm Booking: the booking, and the charge Collect Payment captured for it, whose claim it
+    records as captured in the same write (a redrive may name the booking only)."""
+
+    booking_id: Identifier
+    payment_token: Annotated[str | None, optional(text(pattern=r"^[A-Za-z0-9_]{3,128}$"))] = field(
+        default=None, repr=False
+    )
 
 
 CancellationKey = Annotated[str | None, optional(text(pattern=r"^[A-Za-z0-9_-]{8,64}$"))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from offline.stack import OfflineStack
-from tests.conftest import book, unique_token
+from tests.conftest import authorisations_held, book, unique_token
 
 
 def test_full_flight_cancels_without_a_seat_a_charge_or_a_page(stack: OfflineStack) -> None:
@@ -15,43 +15,45 @@ def test_full_flight_cancels_without_a_seat_a_charge_or_a_page(stack: OfflineSta
     assert (outcome.status, outcome.error) == ("FAILED", "FlightFull")
     assert outcome.booking is None  # the booking row is never written before a seat is held
     assert stack.seats_left("F1") == 0
-    # The charge was never claimed by this booking: it is not this booking's to release (it may be
-    # about to pay for another one), and the Payment API was never called.
-    assert stack.gateway.ledger(token) is None
+    # Refused before Reserve Booking claimed the charge: Refund Payment claims it now and releases the
+    # authorisation the front end made; the customer's money is not held for a booking that is not.
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.captures, charge.refunds) == ("released", 0, 1)
+    assert authorisations_held(stack, token) == []
     [event] = stack.events()
     assert (event["bookingId"], event["status"], event["reason"], event["amount"], event["refund"]) == (
         outcome.booking_id,
         "cancelled",
         "FlightFull",
         0,
-        "not_claimed",
+        "released",
     )
     assert stack.dlq_messages() == []
 
 
-def test_a_rejected_booking_leaves_alone_a_charge_another_booking_has_yet_to_claim(
-    stack: OfflineStack,
-) -> None:
-    """B reuses A's token and fails at Reserve Flight before A's Reserve Booking has claimed it: B's
-    Refund Payment must not release A's authorisation. Then A runs and is paid."""
+def test_a_charge_released_by_a_rejected_booking_cannot_pay_for_another(stack: OfflineStack) -> None:
+    """B fails at Reserve Flight before anyone claimed token T: B claims T to release it. A, on the same
+    token, is then refused at its Reserve Booking (the first claim wins) and releases nothing of B's:
+    no booking is ever paid with an authorisation already given back, and none stays held."""
     stack.put_flight("FULL", seats=0, maximum=3)
     stack.put_flight("F1", seats=2)
     token = unique_token()
 
     b = book(stack, flight_id="FULL", token=token, customer="bob")
     assert (b.status, b.error) == ("FAILED", "FlightFull")
-    assert stack.lambdas.calls("RefundPaymentFunction")  # B's compensation ran, before any claim on T
-    assert stack.gateway.ledger(token) is None  # and left A's authorisation untouched
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.refunds) == ("released", 1)
 
     a = book(stack, flight_id="F1", token=token, customer="alice")
 
-    assert a.status == "SUCCEEDED"
-    assert a.booking is not None
-    assert a.booking["status"] == "CONFIRMED"
+    assert (a.status, a.error) == ("FAILED", "PaymentTokenInUse")
+    assert a.booking is None  # its row and claim are written together, or neither
     charge = stack.gateway.ledger(token)
     assert charge is not None
-    assert (charge.status, charge.captures, charge.refunds, charge.amount_refunded) == ("captured", 1, 0, 0)
-    assert stack.seats_left("F1") == 1
+    assert (charge.status, charge.captures, charge.refunds) == ("released", 0, 1)  # nothing more
+    assert stack.seats_left("F1") == 2
     assert stack.dlq_messages() == []
 
 
@@ -63,7 +65,7 @@ def test_unknown_flight_cancels_and_nothing_is_written(stack: OfflineStack) -> N
     assert (outcome.status, outcome.error) == ("FAILED", "FlightNotFound")
     assert outcome.booking is None
     assert stack.flight("NOPE") is None  # a seat update must not create the flight
-    assert stack.gateway.ledger(token) is None  # never claimed, never captured, never touched
+    assert authorisations_held(stack, token) == []  # released, never captured
     [event] = stack.events()
     assert (event["status"], event["reason"]) == ("cancelled", "FlightNotFound")
     assert stack.dlq_messages() == []

@@ -10,7 +10,7 @@ import pytest
 
 from offline.payment_gateway import PaymentGateway
 from offline.stack import OfflineStack
-from tests.conftest import book, unique_token
+from tests.conftest import authorisations_held, book, unique_token
 
 
 def _assert_undone(stack: OfflineStack, token: str, seats: int, flight_id: str = "F1") -> None:
@@ -32,7 +32,7 @@ def test_reserve_booking_failure_gives_the_seat_back_and_pages(stack: OfflineSta
     assert outcome.booking is None
     assert stack.seats_left("F1") == 3
     assert stack.flight("F1").get("heldBy", set()) == set()  # type: ignore[union-attr]
-    assert stack.gateway.ledger(token) is None  # never claimed by this booking: left alone
+    assert authorisations_held(stack, token) == []  # claimed by its Refund Payment and released
     [event] = stack.events()
     assert (event["status"], event["reason"]) == ("cancelled", "BookingStateConflict")
     [message] = stack.dlq_messages()
@@ -40,7 +40,7 @@ def test_reserve_booking_failure_gives_the_seat_back_and_pages(stack: OfflineSta
     assert message["bookingId"] == outcome.booking_id
     assert message["error"]["Error"] == "BookingStateConflict"
     assert message["compensations"] == {
-        "refundPayment": {"status": "not_claimed", "amount": 0, "currency": None},
+        "refundPayment": {"status": "released", "amount": 0, "currency": None},
         "cancelBooking": {"status": "absent"},
         "releaseFlightSeat": {"status": "released"},
         "notifyBookingFailed": {"status": "published"},

@@ -127,12 +127,18 @@ def test_compensations_whose_forward_step_never_ran_change_nothing(stack: Offlin
         stack, "RefundPaymentFunction", _payloads(str(uuid.uuid4()), "tok_chargeDeclined")["refund"]
     )
 
-    # Reserve Booking never ran, so this booking claimed no charge: Refund Payment touches none.
-    assert refund == (None, {"status": "not_claimed", "amount": 0, "currency": None})
-    assert declined == (None, {"status": "not_claimed", "amount": 0, "currency": None})
+    # Reserve Booking never ran: Refund Payment claims the charge nobody claimed and gives back what it
+    # holds (an authorisation is released; a declined charge holds nothing), and says so.
+    assert refund == (None, {"status": "released", "amount": 0, "currency": None})
+    assert declined == (None, {"status": "nothing_to_refund", "amount": 0, "currency": None})
     assert stack.seats_left("F1") == 2  # never above what it was, though below maximumSeating
     assert stack.booking(booking_id) is None
-    assert stack.gateway.ledger(token) is None  # the Payment API was never called
+    charge = stack.gateway.ledger(token)
+    assert charge is not None
+    assert (charge.status, charge.captures) == ("released", 0)
+    # Run again, it changes nothing more: the same key, the same answer.
+    assert invoke(stack, "RefundPaymentFunction", payload["refund"]) == refund
+    assert stack.gateway.ledger(token) == charge
 
 
 def lost_answer(stack: OfflineStack, function: str) -> list[str]:

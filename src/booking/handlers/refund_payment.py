@@ -1,14 +1,15 @@
-"""Refund Payment: give back the money of the charge this booking claimed, whatever it holds.
+"""Refund Payment: give back the money of this booking's charge, whatever it holds.
 
 A captured charge is refunded, an authorisation never captured is released, and a charge with
 nothing on it (declined, or capture never reached the Payment API) is a no-op: the compensation is
-safe whether or not Collect Payment ran, and nobody needs to know which.
+safe whether or not Collect Payment ran, and nobody needs to know which. What became of the charge is
+recorded on its claim and on the booking's row (`booking.lifecycle`: refunded or released).
 
-Only a charge this booking claimed (see `BookingRepository.reserve`) is touched. A charge claimed by
-another booking is that booking's money; a charge nobody has claimed yet may be about to pay for
-another booking on the same token (its Reserve Booking not yet run), so releasing it would cancel
-that booking's authorisation. This booking never captured an unclaimed charge either: Collect
-Payment runs only after Reserve Booking has written the claim.
+No authorisation outlives its booking (DESIGN §2, "No money held"). A booking that failed before
+Reserve Booking claimed its charge (a full flight, a crash) claims it now, to release it: the first
+claim wins, so a second booking on the same pre-authorised charge is refused at its own Reserve
+Booking rather than paid with an authorisation already given back. A charge claimed by another
+booking is that booking's money and is left alone.
 
 The key is one per booking, whichever saga refunds: a booking is refunded at most once, by its
 failed booking saga or by its cancellation, and a redrive of either repeats the same refund.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from booking import lifecycle
 from booking.bookings import BookingRepository
 from booking.clients import dynamodb
 from booking.errors import InvalidPaymentRequest
@@ -45,12 +47,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_task_input(event, RefundPaymentRequest)
     token = request.payment_token or bookings.payment_token(request.booking_id)
     if token is None:
-        logger.info("no booking row: this booking never claimed a charge")
+        logger.info("no booking row and no charge named: this booking holds no charge")
         return {"status": "not_claimed", "amount": 0, "currency": None}
     owner = bookings.charge_owner(token)
     if owner is None:
-        logger.info("charge claimed by no booking; this booking took nothing from it")
-        return {"status": "not_claimed", "amount": 0, "currency": None}
+        owner = bookings.claim_to_release(token, request.booking_id)
+        logger.info(
+            "charge claimed by no booking: claimed to be released", claimed=owner == request.booking_id
+        )
     if owner != request.booking_id:
         logger.warning("charge belongs to another booking; nothing to give back", owner=owner)
         return {"status": "not_this_booking", "amount": 0, "currency": None}
@@ -63,6 +67,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except Exception:
         count("FailedRefund")
         raise
+    charge = lifecycle.charge_after_refund(refund.status)
+    if charge is not None:
+        bookings.record_charge(token, request.booking_id, charge)
     count("SuccessfulRefund")
     logger.info("payment given back", outcome=refund.status, amount=refund.amount)
     return refund.as_dict()
