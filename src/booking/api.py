@@ -15,10 +15,11 @@ from typing import Any, NoReturn
 from botocore.exceptions import ClientError
 
 from booking.access import Caller
-from booking.bookings import CANCELLED, CANCELLING, CONFIRMED, UNCONFIRMED, BookingRepository
+from booking.bookings import BookingRepository
 from booking.conditions import booking_filter, status_condition
 from booking.errors import BadRequest, NotFound, Unauthorized
 from booking.flights import FlightRepository
+from booking.lifecycle import CANCELLED, CANCELLING, CONFIRMED, STATUSES, UNCONFIRMED
 from booking.paging import PageTokens
 
 BOOKING_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -239,12 +240,18 @@ class BookingApi:
         if not isinstance(customer, str) or not customer or len(customer) > 128:
             raise BadRequest("customer must be a customer id (the user pool sub)")
         status = arguments.get("status")
-        if status not in (UNCONFIRMED, CONFIRMED, CANCELLING, CANCELLED):
+        if status not in STATUSES:
             raise BadRequest("status must be a BookingStatus")
         occurred = arguments.get("occurredAt")
         if _timestamp(str(occurred)) is None:
             raise BadRequest("occurredAt must be an ISO-8601 date and time")
         change = {"id": booking_id, "customer": customer, "status": status, "occurredAt": occurred}
+        sequence = arguments.get("sequence")
+        if sequence is not None and (
+            isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 1
+        ):
+            raise BadRequest("sequence must be a positive whole number")
+        change["sequence"] = sequence
         for name in ("bookingReference", "reason"):
             value = arguments.get(name)
             if value is not None and (not isinstance(value, str) or len(value) > 128):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from booking.errors import BadRequest
+from booking.lifecycle import STATUSES
 
-STATUSES = ("UNCONFIRMED", "CONFIRMED", "CANCELLING", "CANCELLED")
 MAX_OPERAND = 64
 
 _COMPARISONS = {"eq": "=", "ne": "<>", "le": "<=", "lt": "<", "ge": ">=", "gt": ">"}

@@ -36,7 +36,11 @@ class PaymentUnavailable(BookingError):
 
 
 class BookingStoreUnavailable(BookingError):
-    """DynamoDB still throttled or failed after the SDK's own retries."""
+    """DynamoDB still throttled, failing or unreachable after the SDK's own retries."""
+
+
+class NotificationUnavailable(BookingError):
+    """SNS still throttled, failing or unreachable after the SDK's own retries."""
 
 
 # Defects or broken contracts: not retried, and they page someone.
@@ -80,4 +84,8 @@ BUSINESS_REJECTIONS: tuple[type[BookingError], ...] = (
     PaymentDeclined,
     PaymentTokenInUse,
 )
-TRANSIENT_ERRORS: tuple[type[BookingError], ...] = (PaymentUnavailable, BookingStoreUnavailable)
+TRANSIENT_ERRORS: tuple[type[BookingError], ...] = (
+    PaymentUnavailable,
+    BookingStoreUnavailable,
+    NotificationUnavailable,
+)

@@ -21,6 +21,7 @@ money is held for the customer any more.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final
 
 UNCONFIRMED: Final = "UNCONFIRMED"
@@ -108,3 +109,8 @@ def first_state(now: str) -> dict[str, Any]:
 def charge_after_refund(outcome: str) -> str | None:
     """What a Refund Payment outcome makes of the charge (None: the charge is not this booking's)."""
     return {"refunded": REFUNDED, "released": RELEASED, "nothing_to_refund": RELEASED}.get(outcome)
+
+
+def now() -> str:
+    """The time of a change as every record of it spells it (ISO-8601, milliseconds, UTC)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,17 +1,18 @@
 """Booking events on the SNS topic.
 
 An event carries what subscribers need to act without calling back: the booking id (their
-deduplication key), the status that really happened, the amount and the reference. It never
-carries the payment token. Publishing is wrapped in Powertools idempotency keyed by booking id and
-status, so a retried Notify Booking step does not publish twice; should the function die between
-the publish and the idempotency record, the retry publishes again, which is why subscribers get
-the booking id to deduplicate on.
+deduplication key), the status that really happened, when it happened (`occurredAt`, the time of the
+transition, not of the publish) and the booking's sequence number for it (`sequence`, see
+`booking.lifecycle`), so a subscriber can order a booking's events and drop a stale or repeated one,
+the amount and the reference. It never carries the payment token. Publishing is wrapped in
+Powertools idempotency keyed by booking id and status, so a retried Notify Booking step does not
+publish twice; should the function die between the publish and the idempotency record, the retry
+publishes again, which is why subscribers get the booking id and sequence to deduplicate on.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 STATUS_ATTRIBUTE = "Booking.Status"
 
 
-def build_event(notification: Notification) -> dict[str, Any]:
+def build_event(notification: Notification, occurred_at: str, sequence: int) -> dict[str, Any]:
     """The message body subscribers receive."""
     event: dict[str, Any] = {
         "bookingId": notification.booking_id,
@@ -32,7 +33,8 @@ def build_event(notification: Notification) -> dict[str, Any]:
         "bookingReference": notification.booking_reference,
         "amount": notification.amount,
         "currency": notification.currency,
-        "occurredAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "occurredAt": occurred_at,
+        "sequence": sequence,
     }
     if notification.status == "cancelled":
         refund = notification.refund or {}
@@ -44,12 +46,14 @@ def build_event(notification: Notification) -> dict[str, Any]:
     return event
 
 
-def publish(client: SNSClient, topic_arn: str, notification: Notification) -> dict[str, Any]:
+def publish(
+    client: SNSClient, topic_arn: str, notification: Notification, occurred_at: str, sequence: int
+) -> dict[str, Any]:
     """Publish one event with the `Booking.Status` attribute subscribers filter on."""
-    event = build_event(notification)
+    event = build_event(notification, occurred_at, sequence)
     response = client.publish(
         TopicArn=topic_arn,
         Message=json.dumps(event),
         MessageAttributes={STATUS_ATTRIBUTE: {"DataType": "String", "StringValue": notification.status}},
     )
-    return {"messageId": response["MessageId"], "status": notification.status}
+    return {"status": "published", "messageId": response["MessageId"], "event": notification.status}

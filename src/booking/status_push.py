@@ -23,14 +23,17 @@ from booking.observability import count, logger
 
 PUBLISH = (
     "mutation($i: BookingStatusChangeInput!) { publishBookingStatus(input: $i) "
-    "{ id customer status bookingReference reason occurredAt } }"
+    "{ id customer status bookingReference reason occurredAt sequence } }"
 )
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 4.0
-"""How long one attempt waits for AppSync's answer. An attempt AppSync refused (an error answer, a
-refused connection) is tried again; one left unanswered is not, since it may have reached the
-subscribers already and a second would push the change twice: it is counted as failed. Three quick
-refusals or one timeout stay well inside the functions' 10 s."""
+"""How long one attempt waits for AppSync's answer at most. An attempt AppSync refused (an error
+answer, a refused connection) is tried again; one left unanswered is not, since it may have reached
+the subscribers already and a second would push the change twice: it is counted as failed. Every
+attempt also ends by the caller's deadline (`push(deadline=…)`), so the push never outlives the
+function that makes it."""
+MINIMUM_ATTEMPT_SECONDS = 0.2
+"""An attempt with less time than this left before the deadline is not started."""
 
 
 class PushRefused(Exception):
@@ -53,23 +56,35 @@ class StatusPusher:
         *,
         booking_reference: str | None = None,
         reason: str | None = None,
+        occurred_at: str | None = None,
+        sequence: int | None = None,
+        deadline: float | None = None,
     ) -> bool:
-        """True when AppSync took the change; False (counted, logged) when every attempt failed."""
+        """True when AppSync took the change; False (counted, logged) when every attempt failed or the
+        time ran out. `occurred_at` and `sequence` are the transition's (`booking.lifecycle`);
+        `deadline` (a `time.monotonic()` value) is when the caller must be done."""
         change = {
             "id": booking_id,
             "customer": customer,
             "status": status,
             "bookingReference": booking_reference,
             "reason": reason,
-            "occurredAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "occurredAt": occurred_at
+            or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "sequence": sequence,
         }
         body = json.dumps({"query": PUBLISH, "variables": {"i": change}}).encode()
-        problem = ""
+        problem = "no time left before the deadline"
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, 0.1 * 2**attempt))
+            timeout = (
+                TIMEOUT_SECONDS if deadline is None else min(TIMEOUT_SECONDS, deadline - time.monotonic())
+            )
+            if timeout < MINIMUM_ATTEMPT_SECONDS:
+                break
             try:
-                self._send(body)
+                self._send(body, timeout)
             except (PushRefused, OSError, ValueError) as error:
                 problem = str(error)[:300]
                 if _unanswered(error):
@@ -83,7 +98,7 @@ class StatusPusher:
         )
         return False
 
-    def _send(self, body: bytes) -> None:
+    def _send(self, body: bytes, timeout: float = TIMEOUT_SECONDS) -> None:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
@@ -99,7 +114,7 @@ class StatusPusher:
             self.url, data=body, headers=dict(request.headers.items()), method="POST"
         )
         try:
-            with urllib.request.urlopen(sent, timeout=TIMEOUT_SECONDS) as response:
+            with urllib.request.urlopen(sent, timeout=timeout) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as error:
             raise PushRefused(f"HTTP {error.code}: {error.read()[:200]!r}") from None

@@ -166,33 +166,50 @@ SCENARIOS = _cover()
 def _expected(scenario: Scenario) -> dict[str, Any]:
     """What DESIGN §2 and decision 0002 promise for one scenario."""
     failing = scenario.failing
+    # Notify Booking announces `cancelled` only while it holds: a booking row that Cancel Booking
+    # could not cancel (the saga failed after Reserve Booking wrote it) is not announced, and the
+    # event is left, in notUndone, to the human who finishes the cancellation.
+    row_written = FORWARD.index(scenario.step) > FORWARD.index("Reserve Booking")
+    unannounced = row_written and "Cancel Booking" in failing and "Notify Booking Failed" not in failing
+    not_undone = [OUTCOME_KEYS[name] for name in COMPENSATIONS if name in failing]
+    if unannounced:
+        not_undone.append(OUTCOME_KEYS["Notify Booking Failed"])
     ending = (
         ["Summarise Errors", "Which Message?", "Booking DLQ", "Booking Failed"]
         if scenario.pages
         else ["Booking Rejected"]
     )
+    announced = [] if "Notify Booking Failed" in failing else ["Failure Announced?"]
     attempts = {scenario.step: "once" if scenario.failure.kind != "transient" else "retried"}
     attempts |= {
         name: "once" if failure.kind != "transient" else "retried" for name, failure in failing.items()
     }
+    compensations = {
+        OUTCOME_KEYS[name]: failing[name].error if name in failing else "done" for name in COMPENSATIONS
+    }
+    if unannounced:
+        compensations[OUTCOME_KEYS["Notify Booking Failed"]] = "not announced"
     return {
         # Pass states only reshape the data; what they build is checked in the DLQ message.
-        "states": [*FORWARD[: FORWARD.index(scenario.step) + 1], *COMPENSATIONS, "Needs A Human?", *ending],
+        "states": [
+            *FORWARD[: FORWARD.index(scenario.step) + 1],
+            *COMPENSATIONS,
+            *announced,
+            "Needs A Human?",
+            *ending,
+        ],
         "end": ("FAILED", scenario.failure.error),
         "attempts": attempts,
         "dlq": {
             "kind": "BookingFailed",
             "error": scenario.failure.error,
-            "compensations": {
-                OUTCOME_KEYS[name]: failing[name].error if name in failing else "done"
-                for name in COMPENSATIONS
-            },
-            "notUndone": [OUTCOME_KEYS[name] for name in COMPENSATIONS if name in failing],
+            "compensations": compensations,
+            "notUndone": not_undone,
             "stack traces": False,
         }
         if scenario.pages
         else None,
-        "cancelled events": 0 if "Notify Booking Failed" in failing else 1,
+        "cancelled events": 0 if "Notify Booking Failed" in failing or unannounced else 1,
     }
 
 
@@ -287,12 +304,20 @@ def _dlq_view(message: dict[str, Any]) -> dict[str, Any]:
         "kind": message.get("kind"),
         "error": message.get("error", {}).get("Error"),
         "compensations": {
-            key: outcome.get("Error", "done") if isinstance(outcome, dict) else outcome
-            for key, outcome in message.get("compensations", {}).items()
+            key: _outcome(outcome) for key, outcome in message.get("compensations", {}).items()
         },
         "notUndone": message.get("notUndone"),
         "stack traces": "stackTrace" in json.dumps(message),
     }
+
+
+def _outcome(outcome: Any) -> Any:
+    """A compensation's outcome as `_expected` names it: its error, "not announced", or "done"."""
+    if not isinstance(outcome, dict):
+        return outcome
+    if "Error" in outcome:
+        return outcome["Error"]
+    return "not announced" if outcome.get("status") == "not_announced" else "done"
 
 
 def _by_booking(messages: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

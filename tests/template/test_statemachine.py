@@ -14,6 +14,7 @@ stack.
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ CONFIRMED_PATH = (*FORWARD, "Notify Booking Confirmed")
 COMPENSATIONS = ("Refund Payment", "Cancel Booking", "Release Flight Seat", "Notify Booking Failed")
 FIRST_COMPENSATION = COMPENSATIONS[0]
 NOTIFICATIONS = ("Notify Booking Confirmed", "Notify Booking Failed")
-TOKEN_READERS = frozenset({"Reserve Booking", "Collect Payment", "Refund Payment"})
-"""The steps that store, capture or refund the charge: the only ones that may see the token."""
+TOKEN_READERS = frozenset({"Reserve Booking", "Collect Payment", "Confirm Booking", "Refund Payment"})
+"""The steps that store, capture, record or refund the charge: the only ones that may see the token
+(Confirm Booking records the capture on the charge's claim, which is keyed by the token's digest)."""
 
 TASK_FUNCTIONS = {
     "Reserve Flight": "ReserveFlightFunction",
@@ -115,11 +117,18 @@ LAMBDA_TRANSIENT = frozenset(
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
         "Lambda.TooManyRequestsException",
+        "Runtime.ExitError",
+        "Sandbox.Timedout",
     }
 )
 """Lambda's transient service errors as Step Functions names them ("Handle Lambda service exceptions",
 https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html): the first four
-are 500s of the Invoke call, the last Lambda's concurrency limit."""
+are 500s of the Invoke call, the fifth Lambda's concurrency limit; then a crashed runtime process
+(`Runtime.ExitError`: killed, out of memory) and the function's own timeout (`Sandbox.Timedout`),
+both retried since every task is idempotent (decision 0014)."""
+IN_PROGRESS_ELSEWHERE = frozenset({"IdempotencyAlreadyInProgressError", "IdempotencyPersistenceLayerError"})
+"""Powertools idempotency's errors for a record another invocation holds, or a store that failed:
+Notify Booking's steps ask again, with backoff, instead of reporting a notification missing."""
 
 SERVICE_RETRYABLE = frozenset(
     {
@@ -128,6 +137,7 @@ SERVICE_RETRYABLE = frozenset(
         "Lambda.AWSLambdaException",
         "Lambda.SdkClientException",
         "Lambda.TooManyRequestsException",
+        "Runtime.ExitError",
         "Sandbox.Timedout",
         "States.Timeout",
         "SQS.SdkClientException",
@@ -137,7 +147,7 @@ SERVICE_RETRYABLE = frozenset(
     }
 )
 """Failures of the services around the code, which a retry may fix."""
-SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "SQS.", "CloudWatch.")
+SERVICE_PREFIXES = ("States.", "Lambda.", "Sandbox.", "Runtime.", "SQS.", "CloudWatch.")
 NEVER_RETRIED = frozenset(
     {"States.ALL", "InvalidSagaInput", "InvalidPaymentRequest"}
     | {error.__name__ for error in errors.BUSINESS_REJECTIONS}
@@ -320,7 +330,7 @@ def test_retries_never_repeat_a_rejection_or_a_defect(asl: dict[str, Any]) -> No
 
 
 def test_retries_match_only_errors_a_retry_can_fix(asl: dict[str, Any]) -> None:
-    allowed = SERVICE_RETRYABLE | _names(errors.TRANSIENT_ERRORS)
+    allowed = SERVICE_RETRYABLE | _names(errors.TRANSIENT_ERRORS) | IN_PROGRESS_ELSEWHERE
 
     unexpected = [
         (name, error)
@@ -408,10 +418,31 @@ def test_every_custom_error_name_is_a_class_of_booking_errors(asl: dict[str, Any
         if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == errors.__name__
     }
 
-    custom = {name for name in matched if not name.startswith(SERVICE_PREFIXES)}
+    custom = {name for name in matched if not name.startswith(SERVICE_PREFIXES)} - IN_PROGRESS_ELSEWHERE
 
     assert custom, "the definition matches the domain's own errors"
     assert sorted(custom - classes) == []
+
+
+def test_powertools_idempotency_errors_are_matched_by_their_real_names() -> None:
+    from aws_lambda_powertools.utilities.idempotency import exceptions
+
+    assert {name for name in IN_PROGRESS_ELSEWHERE if inspect.isclass(getattr(exceptions, name, None))} == (
+        IN_PROGRESS_ELSEWHERE
+    )
+
+
+def test_every_notify_step_waits_for_an_announcement_in_progress_elsewhere(asl: dict[str, Any]) -> None:
+    notify = {
+        name: {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+        for name, state in _tasks(asl).items()
+        if "NotifyBookingFunction" in json.dumps(state.get("Parameters", {}))
+    }
+
+    assert notify
+    assert {name: sorted(IN_PROGRESS_ELSEWHERE - names) for name, names in notify.items()} == {
+        name: [] for name in notify
+    }
 
 
 def test_business_rejections_and_nothing_else_end_in_booking_rejected(booking_asl: dict[str, Any]) -> None:

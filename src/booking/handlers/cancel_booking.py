@@ -10,6 +10,7 @@ a booking nobody asked to cancel.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from booking.bookings import BookingRepository
@@ -54,7 +55,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             record, changed = bookings.begin_cancellation(request.booking_id, str(request.cancellation_key))
             logger.info("booking cancelling", status=record.status)
             if changed:  # a rerun pushes nothing: the first run did
-                status_pusher.push(record.id, record.customer, record.status)
+                status_pusher.push(
+                    record.id,
+                    record.customer,
+                    record.status,
+                    occurred_at=record.status_changed_at,
+                    sequence=record.status_sequence,
+                    deadline=time.monotonic() + context.get_remaining_time_in_millis() / 1000 - 1.5,
+                )
             return {"status": record.status}
         if request.action == "finish":
             refund = refund_outcome(request.refund)

@@ -351,6 +351,9 @@ class Redrive:
             return StepOutcome(step, failure=f"{name} answered {raw[:200]!r}, not a JSON object")
         if step.name == "refundPayment" and result.get("status") not in SETTLED_REFUNDS:
             return StepOutcome(step, result, failure=f"refund answered status {result.get('status')!r}")
+        if step.function == "notify-booking" and result.get("status") == "not_announced":
+            current = result.get("current", "?")
+            return StepOutcome(step, result, failure=f"not announced: the booking is {current}")
         return StepOutcome(step, result)
 
     def run_steps(self, plan: list[Step], *, dry_run: bool) -> None:
