@@ -30,6 +30,7 @@ from moto.core.models import botocore_stubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from offline import changes
 from offline.lambdas import LambdaRuntime, UnknownFunction
 from offline.lambdas.models import unknown_function
 
@@ -117,13 +118,41 @@ def dispatch(request: Any, **kwargs: Any) -> AWSResponse | None:
         if answer is not None:
             status, headers, body = answer
             return AWSResponse(url, status, headers, MockRawResponse(body))
-    if "://dynamodb." in url:
-        target = request.headers.get("X-Amz-Target", b"")
-        target = target.decode() if isinstance(target, bytes) else str(target)
-        with DYNAMODB_LOCK:
-            dynamodb_calls.append(target.rsplit(".", 1)[-1])
-            return botocore_stubber(event_name="before-send", request=request)
-    return botocore_stubber(event_name="before-send", request=request)
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else str(target)
+    operation = _operation(target, request.body)
+    try:
+        if "://dynamodb." in url:
+            with DYNAMODB_LOCK:
+                dynamodb_calls.append(operation)
+                return botocore_stubber(event_name="before-send", request=request)
+        return botocore_stubber(event_name="before-send", request=request)
+    finally:
+        if operation in CHANGING:
+            changes.notify()
+
+
+CHANGING = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessage", "Publish"}
+)
+"""The operations whose end `offline.changes` is told of: the writes a test may wait for (never a read,
+which a waiting condition itself makes)."""
+
+
+def _operation(target: str, body: Any) -> str:
+    """The operation of a request: from its X-Amz-Target (JSON protocols), else its Query `Action`."""
+    if target:
+        return target.rsplit(".", 1)[-1]
+    text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
+    match = re.search(r"(?:^|&)Action=([A-Za-z]+)", text[:200])
+    return match.group(1) if match else ""
+
+
+def _query_action(environ: dict[str, Any]) -> str:
+    """A Query-protocol request's Action, from its query string (a form body is left unread: moto
+    reads it)."""
+    match = re.search(r"(?:^|&)Action=([A-Za-z]+)", str(environ.get("QUERY_STRING", "")))
+    return match.group(1) if match else ""
 
 
 StartResponse = Callable[..., Any]
@@ -155,10 +184,18 @@ class AwsEndpoint:
                 status, headers, payload = answer
                 start_response(f"{status} {_REASONS.get(status, 'Error')}", list(headers.items()))
                 return [payload]
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        if target.startswith("DynamoDB_"):
             with DYNAMODB_LOCK:
-                dynamodb_calls.append(environ["HTTP_X_AMZ_TARGET"].rsplit(".", 1)[-1])
-                return list(self._moto(environ, start_response))
+                dynamodb_calls.append(target.rsplit(".", 1)[-1])
+                written = list(self._moto(environ, start_response))
+            if target.rsplit(".", 1)[-1] in CHANGING:
+                changes.notify()
+            return written
+        if target.rsplit(".", 1)[-1] in CHANGING or _query_action(environ) in CHANGING:
+            sent = list(self._moto(environ, start_response))
+            changes.notify()
+            return sent
         return self._moto(environ, start_response)
 
     @staticmethod

@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws, stepfunctions
+from offline import aws, changes, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy, undeploy
@@ -98,7 +99,7 @@ class OfflineStack:
         payment_url = self.gateway.start()
         aws.install()
         stepfunctions.cache_definition_parses()
-        stepfunctions.notify_execution_ends()
+        stepfunctions.notify_changes()
         if self.retry_wait_scale != 1.0:
             stepfunctions.scale_retry_waits(self.retry_wait_scale)
         self._mock.start()
@@ -325,15 +326,26 @@ class OfflineStack:
         return `describe_execution`."""
         sfn = self.sfn
 
-        def running() -> bool:
-            return bool(sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING")
+        def ended() -> bool:
+            return bool(sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING")
 
-        if not stepfunctions.ENDS.wait(execution_arn, timeout, running):
+        try:
+            changes.wait_until(ended, timeout, f"the end of {execution_arn}")
+        except TimeoutError as error:
             states = self.states_entered(execution_arn)
-            last = states[-1] if states else "no state"
-            raise TimeoutError(f"execution still running after {timeout}s, in {last!r}: {execution_arn}")
+            raise TimeoutError(f"{error}; it is in {states[-1] if states else 'no state'!r}") from None
         description: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
         return description
+
+    def wait_for_state(self, execution_arn: str, state: str, timeout: float = 30.0) -> None:
+        """Wait until the execution has entered `state` (a held step, say), told by its history."""
+        changes.wait_until(
+            lambda: state in self.states_entered(execution_arn), timeout, f"{state!r} in {execution_arn}"
+        )
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        """Wait until `condition()` holds, asked again at each change in the stack (offline.changes)."""
+        changes.wait_until(condition, timeout, what)
 
     def running_executions(self) -> list[str]:
         """The ARNs of every execution of the stack's state machines still running."""
@@ -381,7 +393,6 @@ class OfflineStack:
         self.endpoint_app.graphql = self.api.execute
         aws.dynamodb_calls.clear()
         _clear_account_data(self.deployment)
-        stepfunctions.ENDS.forget()
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []

@@ -11,25 +11,28 @@ each booking a Catch rejects: a business outcome, not an error of the server). `
 drops those lines and logs one INFO line per execution end instead, on the `offline.stepfunctions`
 logger: `booking <id> FAILED PaymentDeclined`.
 
-`ENDS` is told of every execution's end as moto records it, so a caller waits for an execution on a
-condition instead of polling DescribeExecution (`ExecutionEnds.wait`). `scale_retry_waits(f)` makes
-every `Retry` interval of moto's interpreter `f` times as long: a test facility (Step Functions' own
-minimum is 1 s), for test suites that exhaust retries by the hundred; `1.0` is AWS's behaviour.
+`notify_changes()` tells `offline.changes` of every event moto adds to an execution's history and
+of every execution's end, so a caller waits for them instead of polling DescribeExecution.
+
+`scale_retry_waits(f)` makes every `Retry` interval of moto's interpreter `f` times as long: a test
+facility (Step Functions' own minimum is 1 s), for test suites that exhaust retries by the hundred;
+`1.0` is AWS's behaviour.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+from offline import changes
 
 _moto_parse = AmazonStateLanguageParser.parse
 
@@ -53,6 +56,7 @@ def cache_definition_parses() -> None:
 LOG = logging.getLogger(__name__)
 _MOTO_STATE_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
 _moto_terminated = BaseExecutionWorkerCommunication.terminated
+_moto_add_event = EventManager.add_event
 
 
 def _not_a_state_failure(record: logging.LogRecord) -> bool:
@@ -61,52 +65,23 @@ def _not_a_state_failure(record: logging.LogRecord) -> bool:
     return not str(first).startswith("Exception=FailureEventException")
 
 
-class ExecutionEnds:
-    """Every execution that ended in this process since it started, by ARN, and a condition to wait on."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._ended: set[str] = set()
-
-    def ended(self, execution_arn: str) -> None:
-        with self._changed:
-            self._ended.add(execution_arn)
-            self._changed.notify_all()
-
-    def wait(self, execution_arn: str, timeout: float, running: Callable[[], bool]) -> bool:
-        """Wait until the execution has ended; `running()` is asked first and after each end, so an
-        execution that ended before the hook was installed (or in another process) is seen too.
-        False when it is still running after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while execution_arn not in self._ended:
-                if not running():
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                # An end in another process (a server's moto) notifies nobody here: ask again now and then.
-                self._changed.wait(min(left, 1.0))
-            return True
-
-    def forget(self) -> None:
-        """Drop the record of ended executions (a long-running process would otherwise keep them all)."""
-        with self._changed:
-            self._ended.clear()
-
-
-ENDS = ExecutionEnds()
-
-
 def _notify_end(self: BaseExecutionWorkerCommunication) -> None:
     _moto_terminated(self)
-    ENDS.ended(str(self.execution.exec_arn))
+    changes.notify()
 
 
-def notify_execution_ends() -> None:
-    """Tell `ENDS` of every execution's end from now on; safe to call again."""
+def _add_event(self: EventManager, *args: Any, **kwargs: Any) -> Any:
+    result = _moto_add_event(self, *args, **kwargs)
+    changes.notify()
+    return result
+
+
+def notify_changes() -> None:
+    """Tell `offline.changes` of every history event and every execution's end from now on; safe to
+    call again."""
     if BaseExecutionWorkerCommunication.terminated is not _terminated:
         BaseExecutionWorkerCommunication.terminated = _notify_end  # type: ignore[method-assign]
+    EventManager.add_event = _add_event  # type: ignore[method-assign]
 
 
 class _ScaledTime:

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from booking.access import Caller
 from booking.bookings import BookingRepository
 from booking.conditions import booking_filter, status_condition
-from booking.errors import BadRequest, NotFound, Unauthorized
+from booking.errors import BadRequest, BookingInProgress, NotFound, Unauthorized
 from booking.flights import FlightRepository
 from booking.lifecycle import CANCELLED, CANCELLING, CONFIRMED, STATUSES, UNCONFIRMED
 from booking.paging import PageTokens
@@ -166,11 +166,23 @@ class BookingApi:
             caller.require_writer_of(booking.get("customer"), "cancelBooking")
             if given is not None and booking.get("cancellationKey") == given:
                 return self._start_cancellation(booking, given)  # the same request again
+            self._refuse_while_booking(booking_id)
             self._check_cancellable(booking)
             seen = str(booking.get("updatedAt", ""))
             if self.bookings.request_cancellation(booking_id, key, caller.label, seen):
                 return self._start_cancellation(booking, key)
         raise BadRequest(f"booking {booking_id} keeps changing; try again")
+
+    def _refuse_while_booking(self, booking_id: str) -> None:
+        """A booking whose saga still runs is not cancelled (`BookingInProgress`): its Notify Booking
+        Confirmed has yet to announce CONFIRMED, and a cancellation now would let that announcement
+        follow CANCELLING. Once the saga has ended, its last word is said."""
+        saga = self._execution(booking_id)
+        if saga is not None and saga["status"] == "RUNNING":
+            raise BookingInProgress(
+                f"booking {booking_id} is still being booked; cancel it once it is CONFIRMED and its "
+                "confirmation is sent (subscribe to onBookingStatusChanged, or read getBooking)"
+            )
 
     def _refuse_cancelling_no_row(self, caller: Caller, booking_id: str) -> NoReturn:
         """No row yet: the booking saga may still be on its first step; never an existence oracle."""

@@ -73,6 +73,11 @@ class NotFound(BookingError):
     """The booking the request names does not exist."""
 
 
+class BookingInProgress(BookingError):
+    """The booking's saga is still running (it is still being booked): the request would race it, so
+    it is refused and changes nothing; the client asks again once the booking has its outcome."""
+
+
 class InternalFailure(BookingError):
     """Anything else went wrong in the Api function: logged with its trace, reported by this name only,
     so no Python exception name or message reaches a client."""

@@ -43,3 +43,11 @@ def confirm_booking(event: dict[str, Any], context: Any) -> Any:
     from booking.handlers.confirm_booking import handler
 
     return handler(event, context)
+
+
+def notify_booking(event: dict[str, Any], context: Any) -> Any:
+    """Notify Booking behind the gate: the booking is CONFIRMED, its saga still running."""
+    _wait(event)
+    from booking.handlers.notify_booking import handler
+
+    return handler(event, context)
