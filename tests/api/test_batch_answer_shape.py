@@ -6,7 +6,8 @@ null. Decision 0013 keeps that shape, and makes the offline AppSync refuse every
 `MappingTemplate` error instead of reading it as a value or as a null: a bare item, an item with neither
 `data` nor `errorMessage`, a list of the wrong length. The tests with the `stack` fixture run the real
 Api function, and doubles of it (tests/doubles/wrong_batch_answers.py) that answer the wrong shapes; the
-others put a scripted function behind the same `AppSyncApi`.
+others put a scripted function behind the same `AppSyncApi`. `make smoke`'s check of a page
+(`tests.e2e.target.flights_by_booking`) is run on each answer too: it must fail on every wrong one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from offline.appsync import AppSyncApi
 from offline.auth import TokenIssuer
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack, departure_in
 from tests.api.scripted import ScriptedLambdas
+from tests.e2e.target import flights_by_booking
 
 DOUBLES = Path(__file__).resolve().parents[1] / "doubles"
 TOKENS = TokenIssuer(b"batch-answer-shape-test-key-0123456789")
@@ -71,8 +73,7 @@ def test_the_api_function_answers_each_item_as_data_and_every_booking_gets_its_f
     answer = stack.graphql(PAGE, {"c": "alice-sub"}, token=stack.tokens.mint("alice-sub"))
 
     assert "errors" not in answer, answer
-    items = answer["data"]["getBookingByStatus"]["items"]
-    assert {item["id"]: item["outboundFlight"]["id"] for item in items} == page_of_three
+    assert flights_by_booking(200, answer) == page_of_three
     [batch] = [call for call in list(stack.lambdas.invocations)[before:] if isinstance(call.payload, list)]
     # The same batch again, straight to the function: the answer AppSync got, item by item.
     response = stack.lambdas.invoke("ApiFunction", json.dumps(batch.payload))
@@ -97,6 +98,8 @@ def test_an_api_answering_bare_flights_makes_the_field_an_error_not_a_flight_nor
     assert error["errorType"] == "MappingTemplate"
     assert "answered item 0 of a batch for Booking.outboundFlight with an object" in error["message"]
     assert '{"data": …}' in error["message"]
+    with pytest.raises(AssertionError, match="did not resolve outboundFlight"):
+        flights_by_booking(200, answer)
 
 
 def test_an_api_answering_one_item_short_fails_the_field_of_every_booking_of_the_batch(
@@ -111,6 +114,8 @@ def test_an_api_answering_one_item_short_fails_the_field_of_every_booking_of_the
     assert error["path"] == ["getBookingByStatus", "items", 0, "outboundFlight"]
     assert error["errorType"] == "MappingTemplate"
     assert "answered a batch of 3 events with a list of 2" in error["message"]
+    with pytest.raises(AssertionError, match="did not resolve outboundFlight"):
+        flights_by_booking(200, answer)
 
 
 # ---------------------------------------------------------------------- scripted functions
@@ -199,3 +204,10 @@ def test_on_a_nullable_field_a_bare_item_is_an_error_beside_the_null_and_data_an
         {"id": "b-2", "refund": None},
     ]
     assert _flight_errors(body) == [([2, "refund"], "MappingTemplate")]  # the bare one is not silent
+
+
+def test_the_smoke_check_refuses_a_page_whose_booking_came_back_without_its_flight() -> None:
+    """What AppSync would answer if it read the batch as null on a nullable field: no error at all."""
+    body = {"data": {"getBookingByStatus": {"items": [{"id": "b-1", "outboundFlight": None}]}}}
+    with pytest.raises(AssertionError, match=r"left null or without an id: \['b-1'\]"):
+        flights_by_booking(200, body)
