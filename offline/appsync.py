@@ -28,12 +28,15 @@ What AppSync does with a request, in order, and how this module reproduces it:
    its resolver never runs.
 5. **Batching.** A resolver with `MaxBatchSize` gets all of its field's resolutions of one execution
    level as one invocation whose payload is a list of events (in chunks of `MaxBatchSize`), and must
-   answer with a list in the same order. Each item is read as AppSync's default batch response
-   template reads it ("Direct Lambda Resolvers: Batching enabled", resolver mapping template reference
-   for Lambda): `{"data": value}` resolves the item's field to `value`; an item with `errorMessage` is
-   that item's error (`errorType`, `errorMessage`, and `data` in the error entry) and the field is
-   null; other keys are ignored, and an item that is null or not an object resolves to null. A plain
-   object answered without `data` is therefore null here, as it is in AWS.
+   answer with a list in the same order. Each item is read as AppSync's documented default batch
+   response template reads it ("Direct Lambda Resolvers: Batching enabled", resolver mapping template
+   reference for Lambda): `{"data": value}` resolves the item's field to `value`; an item with
+   `errorMessage` is that item's error (`errorType`, `errorMessage`, and `data` in the error entry)
+   and the field is null; other keys are ignored; a null item is null. Any other answer is refused
+   with a `MappingTemplate` error, never read as a value or a silent null: an item with neither
+   `data` nor `errorMessage` (a bare object, as Powertools' `batch_resolver` returns one), an item
+   that is not an object, and an answer that is not a list of the batch's length, which fails every
+   item of the batch (decision 0013: the documented shape is the only one offline accepts).
 6. **Limits.** As AWS documents them, both are field errors, not request errors: a field deeper than
    `QueryDepthLimit` (a root field is depth 1) is an error and null, and the null travels up to the
    nearest nullable parent; a resolver run past `ResolverCountLimit` is an error
@@ -131,6 +134,9 @@ COGNITO_DIRECTIVES = frozenset({"aws_cognito_user_pools", "aws_auth"})
 AUTH_DIRECTIVES = COGNITO_DIRECTIVES | {"aws_iam", "aws_api_key", "aws_oidc", "aws_lambda"}
 DEFAULT_RESOLVER_COUNT_LIMIT = 10_000
 """AppSync's limit when ResolverCountLimit is 0 or absent (QueryDepthLimit 0 means no limit)."""
+SHAPE_ERROR = "MappingTemplate"
+"""The errorType of a batch answer offline refuses: AppSync's type for a resolver response it cannot
+map (troubleshooting guide, "Mapping template errors"); AWS documents no error for these answers."""
 SERIAL_FIELDS = 500
 """graphql-core chains a mutation's root fields one inside the other (~950 overflow Python's stack):
 offline refuses a mutation request selecting more resolver fields than this before any of them runs,
@@ -485,17 +491,17 @@ class _Batcher:
     ) -> None:
         results, error = self._invoke(resolver, [event for event, _ in entries])
         if error is None and (not isinstance(results, list) or len(results) != len(entries)):
-            answered = len(results) if isinstance(results, list) else type(results).__name__
+            answered = f"a list of {len(results)}" if isinstance(results, list) else type(results).__name__
             error = FieldError(
-                "Lambda:Unhandled",
-                f"{resolver.function} answered a batch of {len(entries)} events with {answered}: a batch "
-                "resolver must return a list of the same length, in the same order",
+                SHAPE_ERROR,
+                f"{resolver.function} answered a batch of {len(entries)} events with {answered}: a direct "
+                "Lambda resolver with batching must return a list of the same length, in the same order",
             )
         for index, (_, future) in enumerate(entries):
             if error is not None:
                 _settle(future, None, error)
             else:
-                _settle(future, *_batch_item(results[index]))
+                _settle(future, *_batch_item(resolver, index, results[index]))
 
     def _invoke(self, resolver: LambdaResolver, payload: Any) -> tuple[Any, FieldError | None]:
         try:
@@ -516,7 +522,7 @@ class _Batcher:
         return body, None
 
 
-def _batch_item(item: Any) -> tuple[Any, FieldError | None]:
+def _batch_item(resolver: LambdaResolver, index: int, item: Any) -> tuple[Any, FieldError | None]:
     """One item of a batch answer, as AppSync's default response template for batched direct Lambda
     resolvers reads it:
 
@@ -525,16 +531,30 @@ def _batch_item(item: Any) -> tuple[Any, FieldError | None]:
         #else
           $utils.toJson($context.result.data)
         #end
+
+    AWS documents each item as `{"data", "errorMessage"?, "errorType"?}` and a null item as valid. An
+    item with neither `data` nor `errorMessage` would be null by that template, yet Powertools' own
+    tests against AppSync resolve bare items as values: what AWS does with one is not settled, so it
+    is refused here (decision 0013) instead of being read either way.
     """
-    if not isinstance(item, Mapping):
-        return None, None  # null, or a value with no `data` property: `$context.result.data` is null
-    message = item.get("errorMessage")
+    if item is None:
+        return None, None
+    message = item.get("errorMessage") if isinstance(item, Mapping) else None
     if message is not None and message != "":
         error_type = item.get("errorType")
         return None, FieldError(
             None if error_type is None else str(error_type), str(message), item.get("data")
         )
-    return item.get("data"), None
+    if isinstance(item, Mapping) and "data" in item:
+        return item["data"], None
+    shape = f"an object with keys {sorted(item)[:5]}" if isinstance(item, Mapping) else type(item).__name__
+    field = f"{resolver.type_name}.{resolver.field_name}"
+    return None, FieldError(
+        SHAPE_ERROR,
+        f"{resolver.function} answered item {index} of a batch for {field} with {shape}: each item "
+        "of a batched direct Lambda resolver's answer is "
+        '{"data": …} or {"data": …, "errorMessage": …, "errorType": …}, or null',
+    )
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: FieldError | None) -> None:

@@ -132,6 +132,21 @@ def resolver_invocations(query: str, status: int, body: dict[str, Any]) -> int:
     return roots + math.ceil(flights / BATCH_SIZE)
 
 
+def flights_by_booking(status: int, body: dict[str, Any]) -> dict[str, str]:
+    """The flight id of every booking of a `getBookingByStatus` answer, once it is sure AppSync read the
+    batched `Booking.outboundFlight` resolver's answer (`{"data": flight}` per booking, decision 0013):
+    no error names `outboundFlight`, and no booking of the page lacks its flight or the flight its id."""
+    misread = [error for error in body.get("errors") or [] if "outboundFlight" in (error.get("path") or [])]
+    assert misread == [], (
+        f"AppSync did not resolve outboundFlight from the batch answer (decision 0013): {misread}"
+    )
+    assert (status, body.get("errors")) == (200, None), body
+    items = body["data"]["getBookingByStatus"]["items"]
+    without = [item["id"] for item in items if not (item.get("outboundFlight") or {}).get("id")]
+    assert without == [], f"bookings whose outboundFlight AppSync left null or without an id: {without}"
+    return {str(item["id"]): str(item["outboundFlight"]["id"]) for item in items}
+
+
 def _count_key(value: Any, key: str) -> int:
     if isinstance(value, dict):
         return (key in value) + sum(_count_key(item, key) for item in value.values())

@@ -138,7 +138,7 @@ def outbound_flight(event: list[AppSyncResolverEvent]) -> list[dict[str, Any]]:
     """AppSync batch invoke: the flights of a whole page of bookings in one BatchGetItem.
 
     AppSync reads each item of a batched direct resolver's answer as `{"data", "errorMessage",
-    "errorType"}` (decision 0005): a flight is `{"data": flight}`, a booking whose flight is missing
+    "errorType"}` (decisions 0005, 0013): a flight is `{"data": flight}`, a booking whose flight is missing
     gets its own `NotFound` error, and the other bookings of the page keep their flights.
     """
     sources: list[dict[str, Any] | None] = [item.source for item in event]
