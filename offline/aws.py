@@ -16,10 +16,13 @@ Two doors lead here, and both take the same lock:
 from __future__ import annotations
 
 import collections
+import io
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -155,6 +158,73 @@ def _query_action(environ: dict[str, Any]) -> str:
     return match.group(1) if match else ""
 
 
+@dataclass
+class ServiceFault:
+    """A test fault: the next `remaining` requests of one caller (a function's credentials) to one
+    service are answered with the error a throttled or failing service answers."""
+
+    access_key_id: str
+    service: str
+    code: str
+    remaining: int
+    mentioning: tuple[str, ...] = ()
+    """Only requests whose body contains each of these texts (a booking id, say): faults of
+    concurrent bookings stay apart."""
+
+
+SERVICE_ERRORS: dict[tuple[str, str], tuple[int, str]] = {
+    ("dynamodb", "ProvisionedThroughputExceededException"): (
+        400,
+        "The level of configured provisioned throughput for the table was exceeded. Consider increasing "
+        "your provisioning level with the UpdateTable API.",
+    ),
+    ("dynamodb", "ThrottlingException"): (400, "Rate of requests exceeds the allowed throughput."),
+    ("dynamodb", "InternalServerError"): (500, "Internal server error"),
+    ("sns", "Throttling"): (400, "Rate exceeded"),
+    ("sns", "InternalError"): (500, "Request could not be completed"),
+}
+"""The errors a fault can answer, with DynamoDB's and SNS's own status and message for each ("Error
+handling with DynamoDB", DynamoDB developer guide; "Common Errors", SNS API reference)."""
+_DYNAMODB_ERROR_NAMESPACE = {
+    "ThrottlingException": "com.amazon.coral.availability",
+    "ProvisionedThroughputExceededException": "com.amazonaws.dynamodb.v20120810",
+    "InternalServerError": "com.amazonaws.dynamodb.v20120810",
+}
+
+
+def _caller_key(environ: dict[str, Any]) -> str:
+    """The access key id a SigV4 request is signed with ("" when it is not signed)."""
+    match = re.search(r"Credential=([A-Z0-9]+)/", str(environ.get("HTTP_AUTHORIZATION", "")))
+    return match.group(1) if match else ""
+
+
+def _service(environ: dict[str, Any]) -> str:
+    """The service a request is for, from its SigV4 credential scope."""
+    match = re.search(
+        r"Credential=[^/]+/[^/]+/[^/]+/([a-z0-9-]+)/", str(environ.get("HTTP_AUTHORIZATION", ""))
+    )
+    return match.group(1) if match else ""
+
+
+def _fault_answer(fault: ServiceFault, start_response: StartResponse) -> list[bytes]:
+    status, message = SERVICE_ERRORS[(fault.service, fault.code)]
+    request_id = str(uuid.uuid4())
+    if fault.service == "dynamodb":
+        kind = f"{_DYNAMODB_ERROR_NAMESPACE[fault.code]}#{fault.code}"
+        body = json.dumps({"__type": kind, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)]
+    else:
+        side = "Receiver" if status >= 500 else "Sender"
+        body = (
+            '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error>'
+            f"<Type>{side}</Type><Code>{fault.code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    start_response(f"{status} {'Bad Request' if status == 400 else 'Internal Server Error'}", headers)
+    return [body]
+
+
 StartResponse = Callable[..., Any]
 GraphQL = Callable[..., tuple[int, dict[str, Any]]]
 MAX_INVOKE_PAYLOAD = 6 * 1_048_576
@@ -168,11 +238,54 @@ class AwsEndpoint:
 
     def __init__(self) -> None:
         self._moto = DomainDispatcherApplication(create_backend_app)
+        self._faults: list[ServiceFault] = []
+        self._faults_lock = threading.Lock()
         self.graphql: GraphQL | None = None
         """The stack's AppSync (`AppSyncApi.execute`): the functions that push a status change call
         the template's GraphQL URL, which offline is this endpoint's `/graphql`."""
 
+    def fail(
+        self, access_key_id: str, service: str, code: str, times: int, mentioning: tuple[str, ...] = ()
+    ) -> None:
+        """Answer the next `times` requests of this caller to `service` (whose body mentions
+        `mentioning`, if given) with the error `code` (a key of SERVICE_ERRORS): a store throttling one
+        function, say. A test facility."""
+        if (service, code) not in SERVICE_ERRORS:
+            raise ValueError(f"no such fault: {service} {code}; one of {sorted(SERVICE_ERRORS)}")
+        with self._faults_lock:
+            self._faults.append(ServiceFault(access_key_id, service, code, times, mentioning))
+
+    def clear_faults(self) -> None:
+        with self._faults_lock:
+            self._faults.clear()
+
+    def _fault_for(self, environ: dict[str, Any]) -> ServiceFault | None:
+        if not self._faults:
+            return None
+        key, service = _caller_key(environ), _service(environ)
+        if not any(fault.access_key_id == key and fault.service == service for fault in self._faults):
+            return None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)  # moto reads it next, whole
+        text = body.decode(errors="replace")
+        with self._faults_lock:
+            for fault in self._faults:
+                if (
+                    fault.access_key_id == key
+                    and fault.service == service
+                    and all(part in text for part in fault.mentioning)
+                ):
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        fault = self._fault_for(environ)
+        if fault is not None:
+            return _fault_answer(fault, start_response)
         path = environ.get("PATH_INFO", "")
         if path == "/graphql" and environ.get("REQUEST_METHOD") == "POST" and self.graphql is not None:
             return self._graphql(self.graphql, environ, start_response)

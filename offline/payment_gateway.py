@@ -32,6 +32,8 @@ from types import TracebackType
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from offline import changes
+
 __all__ = ["ChargeRecord", "ChargeStatus", "PaymentGateway"]
 
 ChargeStatus = Literal["authorised", "captured", "refunded", "released", "declined"]
@@ -111,6 +113,7 @@ class _State:
     requests: dict[str, int] = field(default_factory=dict)
     keys: dict[str, list[str | None]] = field(default_factory=dict)
     lost_answers: dict[str, int] = field(default_factory=dict)
+    charge_faults: dict[tuple[str, str], int] = field(default_factory=dict)
     outage: bool = False
 
 
@@ -202,6 +205,14 @@ class PaymentGateway:
         with self._lock:
             self._state.lost_answers[path] = count
 
+    def fail_charge(self, charge_id: str, path: str, count: int) -> None:
+        """Model the API down for one charge: its next `count` requests to `path` answer 503 and do
+        nothing, as `set_outage` does for all (concurrent tests each fail their own charge)."""
+        if path not in _PATHS:
+            raise ValueError(f"unknown path {path!r}; expected one of {_PATHS}")
+        with self._lock:
+            self._state.charge_faults[(charge_id, path)] = count
+
     def ledger(self, charge_id: str) -> ChargeRecord | None:
         with self._lock:
             charge = self._state.charges.get(charge_id)
@@ -251,7 +262,7 @@ class PaymentGateway:
             state = self._state
             state.requests[path] = state.requests.get(path, 0) + 1
             state.keys.setdefault(path, []).append(idempotency_key)
-            if state.outage:
+            if state.outage or self._charge_fault(state, path, body):
                 return _UNAVAILABLE
             if path not in _PATHS:
                 return 404, {"error": "not_found", "message": f"no route for {path}"}
@@ -263,6 +274,21 @@ class PaymentGateway:
                 state.lost_answers[path] = lost - 1
                 return _UNAVAILABLE
             return answer
+
+    @staticmethod
+    def _charge_fault(state: _State, path: str, body: bytes) -> bool:
+        """Whether a `fail_charge` fault takes this request (and is used up by one)."""
+        if not state.charge_faults:
+            return False
+        try:
+            charge_id = json.loads(body).get("chargeId")
+        except (ValueError, AttributeError):
+            return False
+        left = state.charge_faults.get((str(charge_id), path), 0)
+        if left <= 0:
+            return False
+        state.charge_faults[(str(charge_id), path)] = left - 1
+        return True
 
     def _control(self, method: str, path: str, body: bytes) -> Answer:
         """What tests of the offline server read and switch over HTTP: the ledger and the outage.
@@ -509,6 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
             body_error,
         )
         self._send(status, body)
+        changes.notify()  # the ledger may have moved: a test waiting on it looks again
 
     def _read_body(self) -> bytes:
         length_header = self.headers.get("Content-Length")

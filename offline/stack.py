@@ -150,6 +150,18 @@ class OfflineStack:
                 self.api.iam.add(caller)
         return caller.access_key_id, caller.secret_access_key, "offline"
 
+    def fail_service(
+        self, function: str, service: str, code: str, times: int, mentioning: tuple[str, ...] = ()
+    ) -> None:
+        """The next `times` calls `function` makes to `service` ("dynamodb", "sns") whose request
+        mentions each text of `mentioning` (a booking id, say) are answered with the service's error
+        `code` (throttling, an internal error: offline.aws.SERVICE_ERRORS), as a throttled store
+        answers. A test facility: it never changes what the function itself does. The SDK makes up to
+        4 attempts per call (standard retry mode, `max_attempts` counts 3 retries), so 4 failures in
+        a row fail one invocation."""
+        key, _, _ = self._function_credentials(self.lambdas.find(function))
+        self.endpoint_app.fail(key, service, code, times, mentioning)
+
     def stop(self, drain_seconds: float = 30.0) -> None:
         """Let running executions end first: a saga thread left running would carry on in the next
         stack's moto (same names, fresh state) and write there."""
@@ -386,6 +398,7 @@ class OfflineStack:
         assert self.deployment is not None, "the stack is not started"
         self.drain(drain_seconds)
         self.lambdas.clear_faults()
+        self.endpoint_app.clear_faults()
         self.lambdas.restore_handlers()
         self.lambdas.invocations.clear()
         self.gateway.reset()

@@ -12,8 +12,10 @@ what a laptop holds, so the offline service runs at most `max_sandboxes` at once
 makes further invocations wait for a free one instead of failing them.
 
 Test facilities, never switches in `src/`: `inject` fails invocations by name (`error`, without
-running the handler) or lets the handler run and then reports `Sandbox.Timedout`
-(`timeout_after_run`: the lost answer every step must survive); `replace_handler` runs another
+running the handler), lets the handler run and then reports `Sandbox.Timedout`
+(`timeout_after_run`: the lost answer every step must survive), or SIGKILLs the sandbox's process as
+it takes the event (`killed`) or as it answers (`killed_after_run`), which Lambda reports as
+`Runtime.ExitError` ("signal: killed"); `replace_handler` runs another
 handler in a function's place (a deliberately broken one, to prove that a test catches it).
 """
 
@@ -41,7 +43,7 @@ from .models import (
 )
 from .sandbox import LogSink, Outcome, Sandbox, StartMethod
 
-FaultKind = Literal["timeout_after_run", "error"]
+FaultKind = Literal["timeout_after_run", "error", "killed", "killed_after_run"]
 
 
 @dataclass
@@ -51,11 +53,14 @@ class _Fault:
     error_type: str = "Lambda.ServiceException"
     message: str = "injected fault"
     booking_id: str | None = None
+    where: dict[str, Any] = field(default_factory=dict)
 
     def applies_to(self, event: Any) -> bool:
-        """A fault scoped to one booking matches only the invocations that carry its id."""
-        return self.booking_id is None or (
-            isinstance(event, dict) and event.get("bookingId") == self.booking_id
+        """A fault scoped to one booking matches only the invocations that carry its id (and, with
+        `where`, those fields: Cancel Booking's `action`, Notify Booking's `status`)."""
+        wanted = {**self.where, **({"bookingId": self.booking_id} if self.booking_id else {})}
+        return not wanted or (
+            isinstance(event, dict) and all(event.get(key) == value for key, value in wanted.items())
         )
 
 
@@ -149,13 +154,14 @@ class LambdaRuntime:
         error_type: str = "Lambda.ServiceException",
         message: str = "injected fault",
         booking_id: str | None = None,
+        where: dict[str, Any] | None = None,
     ) -> None:
-        """Make the next `times` invocations of `function` (of one booking, if `booking_id` is given)
-        fail the way `kind` says."""
+        """Make the next `times` invocations of `function` (of one booking, if `booking_id` is given,
+        whose payload has the fields `where` names) fail the way `kind` says."""
         target = self.find(function)
         with self._changed:
             self._faults.setdefault(target.name, []).append(
-                _Fault(kind, times, error_type, message, booking_id)
+                _Fault(kind, times, error_type, message, booking_id, dict(where or {}))
             )
 
     def clear_faults(self) -> None:
@@ -195,13 +201,14 @@ class LambdaRuntime:
             )
             return throttled()
         outcome: Outcome | None = None
+        crash = {"killed": "before", "killed_after_run": "after"}.get(fault.kind) if fault else None
         try:
-            outcome = sandbox.invoke(request_id, raw)
+            outcome = sandbox.invoke(request_id, raw, crash)
         finally:
             reusable = outcome is not None and outcome.reusable and fault is None
             self._release(sandbox, reusable)
         response = outcome.response
-        if fault is not None:  # timeout_after_run: the handler ran and wrote; its answer is lost
+        if fault is not None and fault.kind == "timeout_after_run":  # the handler ran; its answer is lost
             response = function_error(
                 "Sandbox.Timedout",
                 f"RequestId: {request_id} Error: Task timed out after {function.timeout_seconds:.2f} seconds",

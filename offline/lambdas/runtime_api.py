@@ -15,6 +15,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,9 @@ class Event:
     payload: bytes
     deadline_ms: int
     function_arn: str
+    crash: str | None = None
+    """A test fault: the sandbox is killed as the runtime takes the event ("before", the handler never
+    runs) or as it posts its answer ("after", the handler ran and wrote; the answer is lost)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,11 @@ class Answer:
 class RuntimeApi:
     """The Runtime API of one sandbox, on an ephemeral loopback port."""
 
-    def __init__(self) -> None:
+    def __init__(self, kill: Callable[[], None] | None = None) -> None:
         self._events: queue.Queue[Event] = queue.Queue(maxsize=1)
         self._answers: dict[str, Future[Answer]] = {}
+        self._crashes: dict[str, str] = {}
+        self._kill = kill
         self._lock = threading.Lock()
         self.ready = threading.Event()
         """Set when the runtime client first asks for an event: its init phase is over."""
@@ -71,8 +77,20 @@ class RuntimeApi:
         future: Future[Answer] = Future()
         with self._lock:
             self._answers[event.request_id] = future
+            if event.crash:
+                self._crashes[event.request_id] = event.crash
         self._events.put_nowait(event)
         return future
+
+    def crashes(self, request_id: str, moment: str) -> bool:
+        """Kill the sandbox now if a test fault says so for this invocation at this moment."""
+        with self._lock:
+            due = self._crashes.get(request_id) == moment
+            if due:
+                del self._crashes[request_id]
+        if due and self._kill is not None:
+            self._kill()
+        return due
 
     def close(self) -> None:
         self.closed.set()
@@ -128,6 +146,8 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
             if event is None:
                 self._send(410, {"errorMessage": "sandbox stopped", "errorType": "Sandbox.Stopped"})
                 return
+            if api.crashes(event.request_id, "before"):
+                return  # killed as it took the event: it never runs the handler
             self._send(
                 200,
                 event.payload,
@@ -147,6 +167,8 @@ def _handler_for(api: RuntimeApi) -> type[BaseHTTPRequestHandler]:
                 api.fail_init(Answer(body, error_type or "Runtime.Unknown"))
                 self._send(202, {"status": "OK"})
             elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                if api.crashes(parts[1], "after"):
+                    return  # killed as it answered: what the handler did is done, its answer lost
                 kind = None if parts[2] == "response" else (error_type or "Runtime.Unknown")
                 if api.answer(parts[1], Answer(body, kind)):
                     self._send(202, {"status": "OK"})

@@ -64,7 +64,8 @@ class Sandbox:
     ) -> None:
         self.function = function
         self._log = log
-        self.api = RuntimeApi()
+        self.api = RuntimeApi(kill=self._kill)
+        self._killed = False
         self.started_at = time.monotonic()
         self.last_used = self.started_at
         self._warm = False
@@ -108,11 +109,22 @@ class Sandbox:
         return True
 
     def exit_reason(self) -> str:
-        """Lambda's wording; a preloaded sandbox's status is its fork server's to collect."""
+        """Lambda's wording (`Runtime exited with error: signal: killed`, `… exit status 1`); a
+        preloaded sandbox's status is its fork server's to collect."""
         status = self._popen.poll() if self._popen is not None else None
+        if self._killed or status == -signal.SIGKILL:
+            return "Runtime exited with error: signal: killed"
         if status is None:
             return "Runtime exited without providing a reason"
+        if status < 0:
+            return f"Runtime exited with error: signal: {signal.Signals(-status).name[3:].lower()}"
         return f"Runtime exited with error: exit status {status}"
+
+    def _kill(self) -> None:
+        """SIGKILL, as when a Lambda environment dies mid-invocation (a test fault, see `inject`)."""
+        self._killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         """Kill the process (its whole session) and its Runtime API; what it logged so far is kept."""
@@ -124,7 +136,7 @@ class Sandbox:
         self.api.close()
 
     # ------------------------------------------------------------------ one invocation
-    def invoke(self, request_id: str, payload: bytes) -> Outcome:
+    def invoke(self, request_id: str, payload: bytes, crash: str | None = None) -> Outcome:
         """Run one event to its end (result, error, timeout or crash) and log it as Lambda does."""
         init_duration = None if self._warm else self._wait_for_init()
         if not self._warm and (self.api.init_error is not None or not self.api.ready.is_set()):
@@ -139,6 +151,7 @@ class Sandbox:
                 payload,
                 int((time.time() + self.function.timeout_seconds) * 1000),
                 self.function.arn,
+                crash,
             )
         )
         answer: Answer | None = None
