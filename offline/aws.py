@@ -30,8 +30,9 @@ from moto.core.models import botocore_stubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from offline import iam
 from offline.lambdas import LambdaRuntime, UnknownFunction
-from offline.lambdas.models import unknown_function
+from offline.lambdas.models import service_error, unknown_function
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 DYNAMODB_LOCK = threading.RLock()
@@ -61,13 +62,23 @@ def install() -> None:
             BUILTIN_HANDLERS[position] = (entry[0], dispatch, *entry[2:])
 
 
-def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], bytes] | None:
-    """Answer a Lambda Invoke request path, or None when the path is not an invocation."""
+def invoke_lambda(
+    path: str, body: bytes | None, authorization: str | bytes | None = None
+) -> tuple[int, dict[str, str], bytes] | None:
+    """Answer a Lambda Invoke request path, or None when the path is not an invocation. The caller
+    (`authorization`'s access key) must be allowed `lambda:InvokeFunction` on the function."""
     match = INVOKE_PATH.search(path.split("?", 1)[0])
     if match is None or _active_runtime is None:
         return None
+    name = unquote(match.group("name"))
+    denial = iam.authorize(
+        iam.access_key(authorization), [iam.Call("lambda:InvokeFunction", iam.function_arn(name))]
+    )
+    if denial is not None:
+        denied = service_error(403, "AccessDeniedException", denial.message)
+        return denied.status, denied.headers(), denied.body
     try:
-        response = _active_runtime.invoke(unquote(match.group("name")), body)
+        response = _active_runtime.invoke(name, body)
     except UnknownFunction as error:
         response = unknown_function(error)
     return response.status, response.headers(), response.body
@@ -80,7 +91,9 @@ def dispatch(request: Any, **kwargs: Any) -> AWSResponse | None:
         return None
     url: str = request.url
     if "://lambda." in url:
-        answer = invoke_lambda(url.split("amazonaws.com", 1)[-1], request.body)
+        answer = invoke_lambda(
+            url.split("amazonaws.com", 1)[-1], request.body, request.headers.get("Authorization")
+        )
         if answer is not None:
             status, headers, body = answer
             return AWSResponse(url, status, headers, MockRawResponse(body))
@@ -117,7 +130,7 @@ class AwsEndpoint:
         if INVOKE_PATH.search(path) and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
-            answer = invoke_lambda(path, body)
+            answer = invoke_lambda(path, body, environ.get("HTTP_AUTHORIZATION"))
             if answer is not None:
                 status, headers, payload = answer
                 start_response(f"{status} {_REASONS.get(status, 'Error')}", list(headers.items()))

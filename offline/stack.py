@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws, stepfunctions
+from offline import aws, iam, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy
@@ -75,6 +75,8 @@ class OfflineStack:
         )
         self._mock = mock_aws(config=MOTO_CONFIG)
         self.deployment: Deployment | None = None
+        self.roles = iam.OfflineIam()
+        """The deployment's roles: what the functions' and state machines' calls are checked against."""
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> OfflineStack:
@@ -90,6 +92,7 @@ class OfflineStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         payment_url = self.gateway.start()
         aws.install()
+        iam.install()
         stepfunctions.cache_definition_parses()
         self._mock.start()
         aws.activate(self.lambdas)
@@ -105,6 +108,9 @@ class OfflineStack:
             parameters={"Stage": self.stage, "PaymentApiUrl": payment_url, **self.extra_parameters},
             fast_retries=self.fast_retries,
         )
+        # Every call a function or a state machine makes from now on is its role's to allow (0012).
+        self.roles.load(boto3.client("iam", region_name=REGION))
+        iam.activate(self.roles)
         # The GraphQL API (offline.appsync) over the functions just registered. It accepts the ID tokens
         # of the template's user pool (in moto's Cognito, keys from its JWKS URL) and the HS256 tokens
         # signed with this run's key (docs/decisions/0009).
@@ -115,6 +121,9 @@ class OfflineStack:
             self.lambdas,
             self.tokens,
             parameters={"Stage": self.stage, **self.extra_parameters},
+        )
+        self.api.arn = next(
+            (found["Arn"] for found in self.deployment.attributes.values() if "GraphQLUrl" in found), None
         )
         self.endpoint_app.graphql = self.api.execute
         self._events_queue = self.sqs.create_queue(QueueName=f"booking-{self.stage}-events-tap")["QueueUrl"]
@@ -137,6 +146,7 @@ class OfflineStack:
                 role = function.role or f"arn:aws:iam::{ACCOUNT_ID}:role/{function.name}"
                 caller = self._sessions[function.name] = IamCaller.role_session(role, session=function.name)
                 self.api.iam.add(caller)
+                self.roles.register(caller, role)
         return caller.access_key_id, caller.secret_access_key, "offline"
 
     def stop(self, drain_seconds: float = 30.0) -> None:
@@ -149,8 +159,19 @@ class OfflineStack:
         self.lambdas.stop()
         self.endpoint.shutdown()
         aws.activate(None)
+        iam.activate(None)
         self._mock.stop()
         self.gateway.stop()
+
+    def iam_denials(self) -> list[iam.Denial]:
+        """Every call a function or a state machine made that its role's policies did not allow."""
+        return list(self.roles.denials)
+
+    def assert_iam_allowed(self) -> None:
+        """Fail, naming each (role, action, resource, failed condition), if any call was denied: in AWS
+        it would have failed with AccessDenied whatever moto let through."""
+        denials = self.iam_denials()
+        assert not denials, "calls the template's IAM policies do not allow:\n" + "\n".join(map(str, denials))
 
     # ------------------------------------------------------------------ clients and names
     @property

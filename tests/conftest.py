@@ -47,9 +47,11 @@ added here, and so gets every check of tests/template and tests/api."""
 @pytest.fixture
 def stack() -> Iterator[OfflineStack]:
     """A fresh moto, Payment API and deployment of template.yaml per test, with fast retries and
-    preloaded sandboxes. The functions' log lines reach the test's captured stdout."""
+    preloaded sandboxes. The functions' log lines reach the test's captured stdout. The test fails if
+    a function or a state machine made a call its role's policies do not allow."""
     with OfflineStack(fast_retries=True, sandboxes="preloaded") as offline:
         yield offline
+    offline.assert_iam_allowed()  # what the roles did not allow would be AccessDenied in AWS (0012)
 
 
 @pytest.fixture
