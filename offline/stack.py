@@ -163,6 +163,20 @@ class OfflineStack:
         self._mock.stop()
         self.gateway.stop()
 
+    def grant(self, function: str, action: str, resource: str) -> None:
+        """One more permission for a function's role, in IAM and so in the checks: for a test double that
+        does what the real handler never needs (a blind read-then-write), as its template would have to."""
+        role = self.lambdas.find(function).role
+        assert role is not None, f"{function} has no execution role"
+        client = boto3.client("iam", region_name=REGION)
+        statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+        client.put_role_policy(
+            RoleName=role.rsplit("/", 1)[-1],
+            PolicyName=f"test-double-{action.replace(':', '-')}",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+        self.roles.load(client)
+
     def iam_denials(self) -> list[iam.Denial]:
         """Every call a function or a state machine made that its role's policies did not allow."""
         return list(self.roles.denials)
