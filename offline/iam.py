@@ -32,8 +32,8 @@ AWS documentation followed:
 - DynamoDB transactions (each item needs its own action; `ConditionCheckItem`):
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
 - The denial's wording: https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html
-- AppSync's `appsync:GraphQL` on `apis/<id>/types/<type>/fields/<field>`:
-  https://docs.aws.amazon.com/appsync/latest/devguide/security-authz.html#aws-iam-authorization
+- AppSync's `appsync:GraphQL` on `apis/<id>/types/<type>/fields/<field>` (root fields, as CDK's
+  `grantMutation` grants them): https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsappsync.html
 """
 
 from __future__ import annotations
