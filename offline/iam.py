@@ -48,6 +48,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 import boto3
 from botocore.config import Config
@@ -491,20 +492,20 @@ def function_arn(name: str, region: str = REGION, account: str = ACCOUNT_ID) -> 
 
 
 def _denied(response: BaseResponse, denial: Denial) -> tuple[int, dict[str, str], str]:
-    """The service's own answer to a denied call: JSON `AccessDeniedException` (HTTP 400, the common
-    error of the JSON APIs), SNS's `AuthorizationError` (HTTP 403, its Publish reference) otherwise."""
-    service = str(response.service_name)
-    if service == "sns":
+    """The service's own answer to a denied call: a JSON API's `AccessDeniedException` (HTTP 400, the
+    common error of every API reference); a query API's XML `AccessDenied` (403), which SNS names
+    `AuthorizationError` (its Publish reference)."""
+    content_type = str(response.headers.get("Content-Type") or "")
+    if "json" not in content_type:
+        code = "AuthorizationError" if response.service_name == "sns" else "AccessDenied"
         body = (
-            '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>'
-            f"<Code>AuthorizationError</Code><Message>{denial.message}</Message></Error>"
-            "<RequestId>offline</RequestId></ErrorResponse>"
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{escape(denial.message)}</Message></Error><RequestId>offline</RequestId></ErrorResponse>"
         )
         return 403, {"Content-Type": "text/xml"}, body
-    content_type = str(response.headers.get("Content-Type") or "application/x-amz-json-1.0")
     body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "Message": denial.message})
     headers = {"Content-Type": content_type}
-    if service in ("sqs", "cloudwatch"):  # awsQueryCompatible services name the query protocol's code too
+    if response.service_name in ("sqs", "cloudwatch"):  # awsQueryCompatible: the query API's code too
         headers["x-amzn-query-error"] = "AccessDenied;Sender"
     return 400, headers, body
 

@@ -202,3 +202,25 @@ def test_a_status_push_the_notify_role_may_not_make_is_refused_and_named(tmp_pat
             f"{api}/types/Mutation/fields/publishBookingStatus",
         )
     }
+
+
+def test_a_notification_the_notify_role_may_not_publish_pages_a_human_and_is_named(tmp_path: Path) -> None:
+    mutant = _mutant(tmp_path, _without_action("NotifyBookingFunction", "sns:Publish"))
+    with OfflineStack(template=mutant, fast_retries=True) as stack:
+        stack.put_flight("F1", seats=3)
+
+        outcome = book(stack, token=unique_token())
+
+        assert outcome.status == "SUCCEEDED"  # a confirmed, paid booking is not undone for its notice
+        assert stack.events() == []
+        [message] = stack.dlq_messages()
+        assert message["kind"] == "NotificationMissing"
+        assert "AuthorizationError" in json.dumps(message)
+        denials = set(stack.iam_denials())
+    assert {(d.role, d.action, d.resource) for d in denials} == {
+        (
+            f"{ACCOUNT}:role/booking-offline-NotifyBookingFunctionRole",
+            "sns:Publish",
+            stack.resource("BookingTopic"),
+        )
+    }

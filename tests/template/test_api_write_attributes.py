@@ -30,10 +30,10 @@ class _RecordedWrites:
 
 API_WRITES: dict[str, Callable[[BookingRepository], object]] = {
     "updateBooking (check-in)": lambda repository: repository.set_checked_in(
-        "b-1", True, seen_updated_at="2030-01-01T00:00:00.000Z"
+        "b-1", True, seen_updated_at="2020-01-01T00:00:00.000Z"
     ),
     "cancelBooking (the recorded request)": lambda repository: repository.request_cancellation(
-        "b-1", "cancel-key-01", "alice", seen_updated_at="2030-01-01T00:00:00.000Z"
+        "b-1", "cancel-key-01", "alice", seen_updated_at="2020-01-01T00:00:00.000Z"
     ),
 }
 """Every write of the Api function (src/booking/api.py: the booking table's `set_checked_in` and
