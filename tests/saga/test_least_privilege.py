@@ -135,7 +135,9 @@ def test_an_api_policy_missing_an_attribute_cancel_booking_writes_refuses_the_ca
             if listed:
                 listed.remove("cancellationRequestedBy")
 
-    with OfflineStack(template=_mutant(tmp_path, without_requested_by), fast_retries=True) as stack:
+    with OfflineStack(
+        template=_mutant(tmp_path, without_requested_by), fast_retries=True, sandboxes="preloaded"
+    ) as stack:
         stack.put_flight("F1", seats=3)
         alice = stack.tokens.mint(ALICE)
         booking_id, status = _booked(stack, alice, unique_token())
@@ -167,7 +169,9 @@ def test_a_booking_saga_that_may_not_invoke_collect_payment_fails_the_booking_an
                     r for r in statement["Resource"] if "CollectPayment" not in json.dumps(r)
                 ]
 
-    with OfflineStack(template=_mutant(tmp_path, without_collect_payment), fast_retries=True) as stack:
+    with OfflineStack(
+        template=_mutant(tmp_path, without_collect_payment), fast_retries=True, sandboxes="preloaded"
+    ) as stack:
         stack.put_flight("F1", seats=3)
 
         outcome = book(stack, token=unique_token())
@@ -187,7 +191,7 @@ def test_a_booking_saga_that_may_not_invoke_collect_payment_fails_the_booking_an
 
 def test_a_status_push_the_notify_role_may_not_make_is_refused_and_named(tmp_path: Path) -> None:
     mutant = _mutant(tmp_path, _without_action("NotifyBookingFunction", "appsync:GraphQL"))
-    with OfflineStack(template=mutant, fast_retries=True) as stack:
+    with OfflineStack(template=mutant, fast_retries=True, sandboxes="preloaded") as stack:
         stack.put_flight("F1", seats=3)
 
         outcome = book(stack, token=unique_token())
@@ -206,7 +210,7 @@ def test_a_status_push_the_notify_role_may_not_make_is_refused_and_named(tmp_pat
 
 def test_a_notification_the_notify_role_may_not_publish_pages_a_human_and_is_named(tmp_path: Path) -> None:
     mutant = _mutant(tmp_path, _without_action("NotifyBookingFunction", "sns:Publish"))
-    with OfflineStack(template=mutant, fast_retries=True) as stack:
+    with OfflineStack(template=mutant, fast_retries=True, sandboxes="preloaded") as stack:
         stack.put_flight("F1", seats=3)
 
         outcome = book(stack, token=unique_token())
