@@ -74,6 +74,7 @@ bench: venv
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/memory.py
+	$(BIN)/python bench/iam_checks.py
 
 deploy:
 	$(if $(BUILD_IN),,$(error sam build needs $(RUNTIME) (the template's runtime) on PATH: install it, e.g. \

@@ -101,6 +101,7 @@ from graphql import (
 from graphql import execute as execute_document
 from graphql.language import ConstDirectiveNode, DocumentNode, FragmentDefinitionNode, OperationDefinitionNode
 
+from offline import iam as offline_iam
 from offline import template as cfn
 from offline.auth import IamCaller, IamCredentials, Identity, InvalidToken, TokenIssuer
 from offline.lambdas import LambdaRuntime, UnknownFunction
@@ -453,6 +454,7 @@ class _Request:
     variables: dict[str, Any]
     batcher: _Batcher
     resolver_runs: int = 0
+    caller: IamCaller | None = None
 
 
 class _Batcher:
@@ -609,6 +611,9 @@ class AppSyncApi:
         self._rules = rules
         self._access = _field_access(self.schema)
         self._check_resolvers()
+        self.arn: str | None = None
+        """The API's ARN, which `appsync:GraphQL` names (set by the stack that deployed it): an IAM
+        caller whose role the offline IAM knows must be allowed each root field it asks for."""
         self.realtime = RealtimeEndpoint(self)
         """The real-time endpoint (WebSocket, `offline.realtime`) and its subscriptions."""
 
@@ -790,6 +795,7 @@ class AppSyncApi:
             headers=headers,
             variables=variables,
             batcher=_Batcher(self.lambdas),
+            caller=identity if isinstance(identity, IamCaller) else None,
         )
         outcome = execute_document(
             self.schema,
@@ -815,6 +821,11 @@ class AppSyncApi:
         access = self._access.get((type_name, field_name))
         if access is not None and not access.admits(request.groups, iam=request.iam):
             raise FieldError("Unauthorized", f"Not Authorized to access {field_name} on type {type_name}")
+        if request.caller is not None and info.path.prev is None and self.arn is not None:
+            field_arn = f"{self.arn}/types/{type_name}/fields/{field_name}"
+            call = offline_iam.Call("appsync:GraphQL", field_arn)
+            if offline_iam.authorize(request.caller.access_key_id, [call]) is not None:
+                raise FieldError("Unauthorized", f"Not Authorized to access {field_name} on type {type_name}")
         resolver = self.resolvers.get((type_name, field_name))
         if resolver is None:
             return source.get(field_name) if isinstance(source, Mapping) else None

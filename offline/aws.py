@@ -33,9 +33,9 @@ from moto.core.models import botocore_stubber
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from offline import changes
+from offline import changes, iam
 from offline.lambdas import LambdaRuntime, UnknownFunction
-from offline.lambdas.models import unknown_function
+from offline.lambdas.models import service_error, unknown_function
 
 INVOKE_PATH = re.compile(r"/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 DYNAMODB_LOCK = threading.RLock()
@@ -94,8 +94,11 @@ def install() -> None:
             BUILTIN_HANDLERS[position] = (entry[0], dispatch, *entry[2:])
 
 
-def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], bytes] | None:
-    """Answer a Lambda Invoke request path, or None when the path is not an invocation."""
+def invoke_lambda(
+    path: str, body: bytes | None, authorization: str | bytes | None = None
+) -> tuple[int, dict[str, str], bytes] | None:
+    """Answer a Lambda Invoke request path, or None when the path is not an invocation. The caller
+    (`authorization`'s access key) must be allowed `lambda:InvokeFunction` on the function."""
     match = INVOKE_PATH.search(path.split("?", 1)[0])
     if match is None:
         return None
@@ -103,6 +106,12 @@ def invoke_lambda(path: str, body: bytes | None) -> tuple[int, dict[str, str], b
     runtime = _runtime_of(name)
     if runtime is None:
         return None
+    denial = iam.authorize(
+        iam.access_key(authorization), [iam.Call("lambda:InvokeFunction", iam.function_arn(name))]
+    )
+    if denial is not None:
+        denied = service_error(403, "AccessDeniedException", denial.message)
+        return denied.status, denied.headers(), denied.body
     try:
         response = runtime.invoke(name, body)
     except UnknownFunction as error:
@@ -117,7 +126,9 @@ def dispatch(request: Any, **kwargs: Any) -> AWSResponse | None:
         return None
     url: str = request.url
     if "://lambda." in url:
-        answer = invoke_lambda(url.split("amazonaws.com", 1)[-1], request.body)
+        answer = invoke_lambda(
+            url.split("amazonaws.com", 1)[-1], request.body, request.headers.get("Authorization")
+        )
         if answer is not None:
             status, headers, body = answer
             return AWSResponse(url, status, headers, MockRawResponse(body))
@@ -292,7 +303,7 @@ class AwsEndpoint:
         if INVOKE_PATH.search(path) and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = bytes(environ["wsgi.input"].read(min(length, MAX_INVOKE_PAYLOAD))) if length > 0 else b""
-            answer = invoke_lambda(path, body)
+            answer = invoke_lambda(path, body, environ.get("HTTP_AUTHORIZATION"))
             if answer is not None:
                 status, headers, payload = answer
                 start_response(f"{status} {_REASONS.get(status, 'Error')}", list(headers.items()))

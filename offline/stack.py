@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws, changes, stepfunctions
+from offline import aws, changes, iam, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy, undeploy
@@ -83,6 +83,8 @@ class OfflineStack:
         )
         self._mock = mock_aws(config=MOTO_CONFIG)
         self.deployment: Deployment | None = None
+        self.roles = iam.OfflineIam()
+        """The deployment's roles: what the functions' and state machines' calls are checked against."""
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> OfflineStack:
@@ -98,6 +100,7 @@ class OfflineStack:
         os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
         payment_url = self.gateway.start()
         aws.install()
+        iam.install()
         stepfunctions.cache_definition_parses()
         stepfunctions.notify_changes()
         if self.retry_wait_scale != 1.0:
@@ -116,6 +119,9 @@ class OfflineStack:
             parameters={"Stage": self.stage, "PaymentApiUrl": payment_url, **self.extra_parameters},
             fast_retries=self.fast_retries,
         )
+        # Every call a function or a state machine makes from now on is its role's to allow (0012).
+        self.roles.load(boto3.client("iam", region_name=REGION))
+        iam.attach(self.roles)
         # The GraphQL API (offline.appsync) over the functions just registered. It accepts the ID tokens
         # of the template's user pool (in moto's Cognito, keys from its JWKS URL) and the HS256 tokens
         # signed with this run's key (docs/decisions/0009).
@@ -126,6 +132,9 @@ class OfflineStack:
             self.lambdas,
             self.tokens,
             parameters={"Stage": self.stage, **self.extra_parameters},
+        )
+        self.api.arn = next(
+            (found["Arn"] for found in self.deployment.attributes.values() if "GraphQLUrl" in found), None
         )
         self.endpoint_app.graphql = self.api.execute
         self._events_queue = self.sqs.create_queue(QueueName=f"booking-{self.stage}-events-tap")["QueueUrl"]
@@ -148,6 +157,7 @@ class OfflineStack:
                 role = function.role or f"arn:aws:iam::{ACCOUNT_ID}:role/{function.name}"
                 caller = self._sessions[function.name] = IamCaller.role_session(role, session=function.name)
                 self.api.iam.add(caller)
+                self.roles.register(caller, role)
         return caller.access_key_id, caller.secret_access_key, "offline"
 
     def fail_service(
@@ -176,8 +186,33 @@ class OfflineStack:
             self.sqs.delete_queue(QueueUrl=self._events_queue)
             undeploy(self.deployment)
         aws.detach(self.lambdas)
+        iam.detach(self.roles)
         self._mock.stop()
         self.gateway.stop()
+
+    def grant(self, function: str, action: str, resource: str) -> None:
+        """One more permission for a function's role, in IAM and so in the checks: for a test double that
+        does what the real handler never needs (a blind read-then-write), as its template would have to."""
+        role = self.lambdas.find(function).role
+        assert role is not None, f"{function} has no execution role"
+        client = boto3.client("iam", region_name=REGION)
+        statement = {"Effect": "Allow", "Action": action, "Resource": resource}
+        client.put_role_policy(
+            RoleName=role.rsplit("/", 1)[-1],
+            PolicyName=f"test-double-{action.replace(':', '-')}",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+        )
+        self.roles.load(client)
+
+    def iam_denials(self) -> list[iam.Denial]:
+        """Every call a function or a state machine made that its role's policies did not allow."""
+        return list(self.roles.denials)
+
+    def assert_iam_allowed(self) -> None:
+        """Fail, naming each (role, action, resource, failed condition), if any call was denied: in AWS
+        it would have failed with AccessDenied whatever moto let through."""
+        denials = self.iam_denials()
+        assert not denials, "calls the template's IAM policies do not allow:\n" + "\n".join(map(str, denials))
 
     # ------------------------------------------------------------------ clients and names
     @property
@@ -399,6 +434,7 @@ class OfflineStack:
         self.drain(drain_seconds)
         self.lambdas.clear_faults()
         self.endpoint_app.clear_faults()
+        self.roles.denials.clear()
         self.lambdas.restore_handlers()
         self.lambdas.invocations.clear()
         self.gateway.reset()

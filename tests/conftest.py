@@ -84,14 +84,17 @@ def shared_stack() -> Iterator[OfflineStack]:
 def stack(request: pytest.FixtureRequest, shared_stack: OfflineStack) -> Iterator[OfflineStack]:
     """The process's stack, reset for this test; a test marked `own_stack` (it deletes a table, the
     topic or a queue) gets a stage of its own instead, stopped after it. The functions' log lines reach
-    the test's captured stdout."""
+    the test's captured stdout. The test fails if a function or a state machine made a call its role's
+    policies do not allow: in AWS it would have been AccessDenied, whatever moto let through (0012)."""
     shared_stack.reset()
     if request.node.get_closest_marker("own_stack") is None:
         yield shared_stack
+        shared_stack.assert_iam_allowed()
         return
     offline = new_stack(stage=f"t{uuid.uuid4().hex[:8]}")
     try:
         yield offline
+        offline.assert_iam_allowed()
     finally:
         offline.stop()
 
@@ -99,18 +102,23 @@ def stack(request: pytest.FixtureRequest, shared_stack: OfflineStack) -> Iterato
 @pytest.fixture
 def other_stack(shared_stack: OfflineStack) -> Iterator[Callable[..., OfflineStack]]:
     """Deploy another stage of the template beside the shared stack, with other parameters:
-    `other_stack(parameters={...})`. Each is stopped at the end of the test."""
-    started: list[OfflineStack] = []
+    `other_stack(parameters={...})`. Each is stopped at the end of the test, and its calls checked
+    against its roles' policies as the `stack` fixture's are, unless it is a mutant whose policies
+    are meant to refuse (`iam_checked=False`)."""
+    started: list[tuple[OfflineStack, bool]] = []
 
-    def deploy(**options: Any) -> OfflineStack:
+    def deploy(*, iam_checked: bool = True, **options: Any) -> OfflineStack:
         options.setdefault("stage", f"t{uuid.uuid4().hex[:8]}")
         offline = new_stack(**options)
-        started.append(offline)
+        started.append((offline, iam_checked))
         return offline
 
     yield deploy
-    for offline in started:
+    for offline, _ in started:
         offline.stop()
+    for offline, checked in started:
+        if checked:
+            offline.assert_iam_allowed()
 
 
 @pytest.fixture

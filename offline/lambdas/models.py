@@ -9,6 +9,7 @@ status with `x-amzn-ErrorType` naming it (`ResourceNotFoundException`, `TooManyR
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,9 @@ class InvokeResponse:
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if self.service_error:
+            # Lambda names every request; moto's ASL interpreter reads the id of a service error's.
             headers["x-amzn-ErrorType"] = self.service_error
+            headers["x-amzn-RequestId"] = str(uuid.uuid4())
             return headers
         headers["X-Amz-Executed-Version"] = "$LATEST"
         if self.function_error:

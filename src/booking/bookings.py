@@ -435,22 +435,25 @@ class BookingRepository:
         made on (`updatedAt`), so a cancellation and a check-in at once cannot both win: whichever
         writes first changes `updatedAt`, and the other's write fails and is re-checked. The status
         stays CONFIRMED: status changes belong to the cancellation saga. False: the booking changed.
+
+        The condition does not name `status`: IAM counts an attribute a condition evaluates as one the
+        request accesses (`dynamodb:Attributes`), and the Api function's policy lists no `status`, so
+        that it can never write one (decision 0012). The caller saw CONFIRMED on the version `updatedAt`
+        names; every status change writes `updatedAt`, and the one way out of CONFIRMED a customer can
+        race is a cancellation, which `cancellationKey` guards.
         """
         return self._written_if(
             booking_id,
             "SET cancellationKey = :key, cancellationRequestedBy = :by, cancellationRequestedAt = :now, "
             "updatedAt = :now",
-            "#status = :confirmed AND checkedIn = :false AND updatedAt = :seen "
-            "AND attribute_not_exists(cancellationKey)",
+            "checkedIn = :false AND updatedAt = :seen AND attribute_not_exists(cancellationKey)",
             {
                 ":key": {"S": key},
                 ":by": {"S": requested_by},
                 ":now": {"S": _now()},
-                ":confirmed": {"S": CONFIRMED},
                 ":false": {"BOOL": False},
                 ":seen": {"S": seen_updated_at},
             },
-            **{"#status": "status"},
         )
 
     def begin_cancellation(self, booking_id: str, key: str) -> tuple[BookingRecord, bool]:
