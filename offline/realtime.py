@@ -637,6 +637,25 @@ def connection_url(graphql_url: str, headers: Mapping[str, str]) -> str:
     return f"{realtime_url(graphql_url)}?header={quote(header, safe='')}&payload=e30="
 
 
+class WebSocketClient(simple_websocket.Client):
+    """simple_websocket's client, keeping the frames that arrive with the handshake's answer.
+
+    The library reads the `101 Switching Protocols` and whatever follows it in the same read, handles
+    the first event only, and leaves the rest for its next read; when that read finds the connection
+    closed, the rest is lost. A server that refuses a connection at once (`connection_error`, then the
+    close) sends both right behind the 101, so a loaded machine delivers them in that one read and the
+    client saw a bare close (1005) instead of the error it is owed. Here they are handled at once; a
+    close among them ends the connection when the reader thread next reads, after the frames before it.
+
+        ws = WebSocketClient.connect(url, subprotocols=[SUBPROTOCOL])
+    """
+
+    def handshake(self) -> None:
+        super().handshake()
+        self._handle_events()
+        self.connected = True
+
+
 class RealtimeClient:
     """A small client of the endpoint, for tests and the demo: messages as dicts, every wait bounded.
 
@@ -657,7 +676,7 @@ class RealtimeClient:
         """Open the real-time endpoint of the API at `graphql_url` with a user pool ID token (the
         `host` AppSync wants is the GraphQL URL's), then `connection_init` and its ack."""
         host = urlsplit(graphql_url).netloc
-        ws = simple_websocket.Client.connect(
+        ws = WebSocketClient.connect(
             connection_url(graphql_url, {"Authorization": token, "host": host}), subprotocols=[SUBPROTOCOL]
         )
         client = cls(ws, host)

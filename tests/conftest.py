@@ -13,10 +13,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from offline import stepfunctions
 from offline.server import OfflineServer
 from offline.stack import OfflineStack
 
@@ -52,6 +54,9 @@ FUNCTIONS = (
 added here, and so gets every check of tests/template and tests/api."""
 
 
+DOUBLES_PATH = str(Path(__file__).resolve().parent / "doubles")
+"""Where the test doubles a function can run in its handler's place live (`replace_handler`)."""
+
 RETRY_WAIT_SCALE = 0.05
 """The state machines' `Retry` waits in tests: 1 s (fast_retries, Step Functions' minimum) times this.
 Attempts and their order are as deployed; only the waits between them are shorter."""
@@ -67,6 +72,7 @@ def new_stack(**options: Any) -> OfflineStack:
     }
     offline = OfflineStack(**settings)
     offline.start()
+    stepfunctions.log_execution_ends()  # one line per execution's end, not moto's every caught failure
     return offline
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
@@ -41,6 +42,9 @@ SERVER_SET = ("id", "status", "customer", "checkedIn")
 MASK = "****"
 READ_REFUSED = "Not Authorized to access getBooking on type Query"
 WRITE_REFUSED = "Not Authorized to access updateBooking on type Mutation"
+SAGA_WAIT_SECONDS = 2.0
+"""How long cancelBooking waits for a booking saga in its last steps before it refuses the cancellation."""
+SAGA_POLL_SECONDS = 0.2
 CANCEL_REFUSED = "Not Authorized to access cancelBooking on type Mutation"
 SUBSCRIBE_REFUSED = "Not Authorized to access onBookingStatusChanged on type Subscription"
 
@@ -174,15 +178,21 @@ class BookingApi:
         raise BadRequest(f"booking {booking_id} keeps changing; try again")
 
     def _refuse_while_booking(self, booking_id: str) -> None:
-        """A booking whose saga still runs is not cancelled (`BookingInProgress`): its Notify Booking
-        Confirmed has yet to announce CONFIRMED, and a cancellation now would let that announcement
-        follow CANCELLING. Once the saga has ended, its last word is said."""
-        saga = self._execution(booking_id)
-        if saga is not None and saga["status"] == "RUNNING":
-            raise BookingInProgress(
-                f"booking {booking_id} is still being booked; cancel it once it is CONFIRMED and its "
-                "confirmation is sent (subscribe to onBookingStatusChanged, or read getBooking)"
-            )
+        """A booking whose saga still runs is not cancelled: its Notify Booking Confirmed has yet to
+        announce CONFIRMED, and a cancellation now would let that announcement follow CANCELLING. A
+        client that read CONFIRMED and cancels at once usually finds the saga in its last step: the
+        API waits for it a moment (`SAGA_WAIT_SECONDS`), then refuses with `BookingInProgress`."""
+        deadline = time.monotonic() + SAGA_WAIT_SECONDS
+        while True:
+            saga = self._execution(booking_id)
+            if saga is None or saga["status"] != "RUNNING":
+                return
+            if time.monotonic() >= deadline:
+                raise BookingInProgress(
+                    f"booking {booking_id} is still being booked; cancel it once it is CONFIRMED and its "
+                    "confirmation is sent (subscribe to onBookingStatusChanged, or read getBooking)"
+                )
+            time.sleep(SAGA_POLL_SECONDS)
 
     def _refuse_cancelling_no_row(self, caller: Caller, booking_id: str) -> NoReturn:
         """No row yet: the booking saga may still be on its first step; never an existence oracle."""

@@ -27,11 +27,12 @@ PUBLISH = (
 )
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 4.0
-"""How long one attempt waits for AppSync's answer at most. An attempt AppSync refused (an error
-answer, a refused connection) is tried again; one left unanswered is not, since it may have reached
-the subscribers already and a second would push the change twice: it is counted as failed. Every
-attempt also ends by the caller's deadline (`push(deadline=…)`), so the push never outlives the
-function that makes it."""
+"""How long one attempt waits for AppSync's answer when the caller gives no deadline. With a deadline
+(`push(deadline=…)`, Notify Booking's and Cancel Booking's: 1.5 s before the function's timeout), an
+attempt waits until the deadline: a slow AppSync still gets its answer in, and the push never
+outlives the function that makes it. An attempt AppSync refused (an error answer, a refused
+connection) is tried again; one left unanswered is not, since it may have reached the subscribers
+already and a second would push the change twice: it is counted as failed."""
 MINIMUM_ATTEMPT_SECONDS = 0.2
 """An attempt with less time than this left before the deadline is not started."""
 

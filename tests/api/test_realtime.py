@@ -42,7 +42,7 @@ from booking.api import BOOKING_NAMESPACE
 from offline import realtime
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer
-from offline.realtime import RealtimeClient, connection_url
+from offline.realtime import RealtimeClient, WebSocketClient, connection_url
 from offline.server import OfflineServer
 from offline.stack import SCHEMA, TEMPLATE, OfflineStack
 from offline.template import ACCOUNT_ID, REGION
@@ -104,7 +104,7 @@ class Live:
             url = url.split("?", 1)[0] + (f"?payload={payload}" if payload else "")
         elif payload is None:
             url = url.split("&payload=", 1)[0]
-        return simple_websocket.Client.connect(url, subprotocols=[realtime.SUBPROTOCOL])
+        return WebSocketClient.connect(url, subprotocols=[realtime.SUBPROTOCOL])
 
     def publish(self, booking_id: str, status: str = "CONFIRMED", **extra: Any) -> dict[str, Any]:
         change = {
@@ -656,7 +656,7 @@ def test_a_plain_http_request_or_another_subprotocol_gets_a_400_not_a_5xx(live: 
 
     url = connection_url(live.url, {"Authorization": live.token("alice"), "host": "x"})
     with pytest.raises(simple_websocket.ConnectionError) as rejected:
-        simple_websocket.Client.connect(url, subprotocols=["graphql-transport-ws"])
+        WebSocketClient.connect(url, subprotocols=["graphql-transport-ws"])
     assert rejected.value.status_code == 400
 
 
@@ -672,7 +672,7 @@ def test_the_handshake_header_is_read_as_clients_write_it(live: Live, encode: An
     header = json.dumps({"Authorization": live.token("alice"), "host": "x", "note": ">>>???"}).encode()
     assert set("+/") <= set(base64.b64encode(header).decode())
     url = f"{live.url.replace('http', 'ws', 1)}/realtime?header={encode(header)}&payload=e30="
-    ws = simple_websocket.Client.connect(url, subprotocols=[realtime.SUBPROTOCOL])
+    ws = WebSocketClient.connect(url, subprotocols=[realtime.SUBPROTOCOL])
     try:
         ws.send(json.dumps({"type": "connection_init"}))
         assert json.loads(ws.receive(timeout=5))["type"] == "connection_ack"

@@ -84,8 +84,8 @@ def test_make_smoke_against_make_run_passes_and_leaves_nothing_behind(server: Se
     assert used, output[-2000:]
     requests, transitions, invocations, bookings, _ = used.groups()
     assert int(bookings) == 7
-    # 6 confirmed bookings of 5 transitions and one declined card of 10 (make bench)
-    assert int(transitions) == 6 * 5 + 10
+    # 6 confirmed bookings of 5 transitions and one declined card of 11 (make bench)
+    assert int(transitions) == 6 * 5 + 11
     # the printed count is what the Lambda service really ran: every invocation logs one REPORT line
     assert int(invocations) == _lambda_reports(server) - reports
     assert int(requests) > 0

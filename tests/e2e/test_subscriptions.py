@@ -12,9 +12,7 @@ import time
 import uuid
 from typing import Any
 
-import simple_websocket
-
-from offline.realtime import SUBPROTOCOL, RealtimeClient, connection_url
+from offline.realtime import SUBPROTOCOL, RealtimeClient, WebSocketClient, connection_url
 from tests.e2e.target import Target
 
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
@@ -83,7 +81,7 @@ def test_another_customer_cannot_subscribe_to_the_booking(target: Target) -> Non
 def test_a_forged_token_gets_a_connection_error_not_a_connection(target: Target) -> None:
     host = target.graphql_url.split("://", 1)[1].split("/", 1)[0]
     forged = target.token("customer")[:-8] + "AAAAAAAA"
-    ws = simple_websocket.Client.connect(
+    ws = WebSocketClient.connect(
         connection_url(target.graphql_url, {"Authorization": forged, "host": host}),
         subprotocols=[SUBPROTOCOL],
     )

@@ -238,7 +238,7 @@ def test_a_cancel_that_says_cancelled_but_wrote_nothing_leaves_the_message(
     booking_id, _, _ = failing_booking(
         stack, token="tok_chargeDeclined_c1", faults={"CancelBookingFunction": "Lambda.ServiceException"}
     )
-    assert _only_message(stack)["notUndone"] == ["cancelBooking"]
+    assert _only_message(stack)["notUndone"] == ["cancelBooking", "notifyBookingFailed"]
     stack.lambdas.clear_faults()
     stack.lambdas.replace_handler("CancelBookingFunction", "lying_cancel.handler", code_path=str(DOUBLES))
 

@@ -128,6 +128,19 @@ class Stack:
     def dynamodb(self) -> Any:
         return self._client("dynamodb")
 
+    @cached_property
+    def sfn(self) -> Any:
+        return self._client("stepfunctions")
+
+    def state_machine_arn(self, short: str) -> str:
+        """The template names its state machines `booking-<stage>-<name>` (`process-booking`, …)."""
+        name = f"booking-{self.target.stage}-{short}"
+        for page in self.sfn.get_paginator("list_state_machines").paginate():
+            for machine in page.get("stateMachines", []):
+                if machine["name"] == name:
+                    return str(machine["stateMachineArn"])
+        raise OpsError(f"no state machine {name} for {self.where()}")
+
     def where(self) -> str:
         """The stage and region (and endpoint) named in errors, so the operator sees what was asked."""
         place = f"stage {self.target.stage!r} in {self.region}"

@@ -3,10 +3,12 @@
     python -m booking.ops dlq list
     python -m booking.ops dlq redrive --booking 3f0c… [--dry-run]
     python -m booking.ops dlq redrive --all [--dry-run]
+    python -m booking.ops payments check [--since HOURS]
 
 Every command takes `--stage` (default: the git branch, as `make deploy` names the stack; `offline`
 with `--endpoint-url`), `--region`, `--endpoint-url` (`make run`'s endpoint) and `--queue-url`.
-Exit status: 0 everything listed or settled, 1 something is left in the DLQ (or AWS refused a call),
+Exit status: 0 everything listed or settled (no authorisation held), 1 something is left in the DLQ
+(or an ended booking still holds its authorisation, or AWS refused a call),
 2 the command cannot run as given (a bad option or booking id, no DLQ for that stage): one line on
 stderr, and nothing done.
 """
@@ -26,8 +28,10 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+from booking.ops import payments
 from booking.ops.aws import OpsError, Stack, Target
 from booking.ops.dlq import BOOKING_ID, Print, list_messages, redrive
+from booking.ops.payments import DEFAULT_SINCE_HOURS
 
 USAGE_ERROR = 2
 
@@ -73,7 +77,31 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--booking", type=booking_id, metavar="ID", help="the messages of this booking")
     which.add_argument("--all", action="store_true", help="every message in the DLQ")
     again.add_argument("--dry-run", action="store_true", help="print what would be invoked; change nothing")
+    payments = groups.add_parser("payments", help="the customers' money: what the Payment API still holds")
+    checks = payments.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    check = checks.add_parser(
+        "check",
+        parents=[where],
+        help="every ended booking whose charge is still only authorised (exit 1 if any); changes nothing",
+    )
+    check.add_argument(
+        "--since",
+        type=_hours,
+        default=DEFAULT_SINCE_HOURS,
+        metavar="HOURS",
+        help=f"bookings started in the last HOURS (default {DEFAULT_SINCE_HOURS}, a card issuer's hold)",
+    )
     return root
+
+
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 366:
+        raise argparse.ArgumentTypeError(f"invalid --since {value!r}: hours, more than 0, at most a year")
+    return hours
 
 
 def main(argv: Sequence[str] | None = None, out: Print = print) -> int:
@@ -83,6 +111,8 @@ def main(argv: Sequence[str] | None = None, out: Print = print) -> int:
     )
     try:
         stack = Stack(target)
+        if args.group == "payments":
+            return payments.check(stack, args.since, out)
         if args.action == "list":
             return list_messages(stack, out)
         return redrive(stack, booking_id=None if args.all else args.booking, dry_run=args.dry_run, out=out)
