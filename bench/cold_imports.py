@@ -44,14 +44,6 @@ SUBPROCESS_TIMEOUT_SECONDS = 60.0
 PARAMETER_VALUES = {"PaymentApiUrl": "http://127.0.0.1:9"}
 """Template parameters given a value of their own; the others keep their Default."""
 
-RESOURCE_VALUES = {
-    "AWS::SNS::Topic": f"arn:aws:sns:{REGION}:{ACCOUNT}:t",
-    "AWS::Serverless::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m",
-    "AWS::StepFunctions::StateMachine": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:m",
-    "AWS::SecretsManager::Secret": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:page-token",
-}
-"""What `Ref` returns for a resource, by type; a table (and anything else) gets `bench-<LogicalId>`."""
-
 COMMON_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
@@ -144,17 +136,19 @@ def _function_cases(base: dict[str, str]) -> list[Case]:
     """One case per function of the translated template, in template order, with its resolved environment."""
     template = cfn.translate((ROOT / "template.yaml").read_text(encoding="utf-8"))
     resources: dict[str, Any] = template["Resources"]
-    parameters: dict[str, Any] = template.get("Parameters", {})
+    resolver = cfn.Resolver(template, PARAMETER_VALUES, stack_name="bench")
+    for logical_id, resource in resources.items():
+        ref, attributes = _stand_in(logical_id, str(resource.get("Type")))
+        resolver.refs[logical_id] = ref
+        resolver.attributes[logical_id] = attributes
     cases = []
     for logical_id, resource in resources.items():
         if resource.get("Type") != "AWS::Lambda::Function":
             continue
         properties = resource.get("Properties", {})
-        variables = properties.get("Environment", {}).get("Variables", {})
+        variables = resolver.resolve(properties.get("Environment", {}).get("Variables", {}))
         environment = dict(base)
-        environment.update(
-            {name: _dummy(name, value, resources, parameters) for name, value in variables.items()}
-        )
+        environment.update({name: str(value) for name, value in variables.items()})
         environment["AWS_LAMBDA_FUNCTION_NAME"] = f"bench-{logical_id}"
         cases.append(
             Case(
@@ -167,17 +161,45 @@ def _function_cases(base: dict[str, str]) -> list[Case]:
     return cases
 
 
-def _dummy(name: str, value: Any, resources: dict[str, Any], parameters: dict[str, Any]) -> str:
-    """A plain string for an environment value: parameters keep their default, resources get fakes."""
-    if not isinstance(value, dict):
-        return str(value)
-    reference = value.get("Ref") if len(value) == 1 else None
-    if isinstance(reference, str) and reference in parameters:
-        default = parameters[reference].get("Default", f"bench-{reference}")
-        return PARAMETER_VALUES.get(reference, str(default))
-    if isinstance(reference, str) and reference in resources:
-        return RESOURCE_VALUES.get(str(resources[reference].get("Type")), f"bench-{reference}")
-    return f"bench-{name.lower()}"
+def _stand_in(logical_id: str, resource_type: str) -> tuple[str, dict[str, str]]:
+    """What `Ref` and `Fn::GetAtt` of a resource return in AWS, for a resource named `bench-<LogicalId>`:
+    a handler may check the shape of what it is given at import (the Api function reads role ARNs), so
+    a stand-in must have the real one. An attribute not listed here fails the resolution by name."""
+    name = f"bench-{logical_id}"
+
+    def arn(service: str, resource: str, region: str = REGION) -> str:
+        return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+    if resource_type == "AWS::IAM::Role":
+        return name, {
+            "Arn": arn("iam", f"role/{name}", region=""),
+            "RoleId": f"AROA{logical_id.upper()[:17]}",
+        }
+    if resource_type == "AWS::Lambda::Function":
+        return name, {"Arn": arn("lambda", f"function:{name}")}
+    if resource_type == "AWS::DynamoDB::Table":
+        return name, {"Arn": arn("dynamodb", f"table/{name}")}
+    if resource_type == "AWS::SNS::Topic":
+        return arn("sns", name), {"TopicArn": arn("sns", name), "TopicName": name}
+    if resource_type == "AWS::SQS::Queue":
+        url = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        return url, {"Arn": arn("sqs", name), "QueueName": name, "QueueUrl": url}
+    if resource_type == "AWS::StepFunctions::StateMachine":
+        return arn("states", f"stateMachine:{name}"), {
+            "Arn": arn("states", f"stateMachine:{name}"),
+            "Name": name,
+        }
+    if resource_type == "AWS::SecretsManager::Secret":
+        return arn("secretsmanager", f"secret:{name}"), {"Id": arn("secretsmanager", f"secret:{name}")}
+    if resource_type == "AWS::AppSync::GraphQLApi":
+        api_id = "benchbenchbenchbenchbench0"
+        url = f"https://{api_id}.appsync-api.{REGION}.amazonaws.com/graphql"
+        return arn("appsync", f"apis/{api_id}"), {
+            "Arn": arn("appsync", f"apis/{api_id}"),
+            "ApiId": api_id,
+            "GraphQLUrl": url,
+        }
+    return name, {}
 
 
 def _import_seconds(case: Case) -> float:
