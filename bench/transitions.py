@@ -42,10 +42,13 @@ def main() -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
 
     bookings = [
-        ("confirmed", "F1", "tok_visa", "SUCCEEDED"),
-        ("card declined", "F1", "tok_chargeDeclined", "FAILED"),
-        ("flight full", "FULL", "tok_visa", "FAILED"),
-        ("payment API down twice", "F1", "tok_processingError", "SUCCEEDED"),
+        (label, flight, f"{prefix}_{uuid.uuid4().hex[:8]}", expected)
+        for label, flight, prefix, expected in [
+            ("confirmed", "F1", "tok_visa", "SUCCEEDED"),
+            ("card declined", "F1", "tok_chargeDeclined", "FAILED"),
+            ("flight full", "FULL", "tok_visa", "FAILED"),
+            ("payment API down twice", "F1", "tok_processingError", "SUCCEEDED"),
+        ]
     ]
     cancellations = [("cancelled by customer", False, "SUCCEEDED"), ("cancel, refund fails", True, "FAILED")]
     counted: dict[str, int] = {}
@@ -57,11 +60,19 @@ def main() -> int:
     ):
         stack.put_flight("F1", seats=10)
         stack.put_flight("FULL", seats=0, maximum=10)
-        ended = []
-        for label, flight, prefix, expected in bookings:
-            token = f"{prefix}_{uuid.uuid4().hex[:8]}"
-            arn = stack.start_booking(str(uuid.uuid4()), customer="bench", flight_id=flight, token=token)
-            ended.append((label, expected, str(stack.wait(arn)["status"]), stack.states_entered(arn)))
+        # Started together: an execution's history is its own, and their retries wait side by side.
+        started = [
+            (
+                label,
+                expected,
+                stack.start_booking(str(uuid.uuid4()), customer="bench", flight_id=flight, token=token),
+            )
+            for label, flight, token, expected in bookings
+        ]
+        ended = [
+            (label, expected, str(stack.wait(arn)["status"]), stack.states_entered(arn))
+            for label, expected, arn in started
+        ]
         for label, outage, expected in cancellations:
             arn = _cancellation(stack, outage)
             status = str(stack.sfn.describe_execution(executionArn=arn)["status"])
