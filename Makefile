@@ -73,8 +73,9 @@ BENCH_FLAGS := $(if $(QUICK),--quick)
 bench: venv
 	@failed=; \
 	for script in $(BENCH_SCRIPTS); do \
-		echo "== bench/$$script.py $(BENCH_FLAGS)"; \
-		$(BIN)/python bench/$$script.py $(BENCH_FLAGS) || failed="$$failed $$script"; echo; \
+		echo "== bench/$$script.py $(BENCH_FLAGS)"; SECONDS=0; \
+		$(BIN)/python bench/$$script.py $(BENCH_FLAGS) || failed="$$failed $$script"; \
+		echo "== bench/$$script.py: $$SECONDS s"; echo; \
 	done; \
 	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) bench/cold_starts.py $(BENCH_FLAGS) || failed="$$failed cold_starts($(BENCH_PYTHON))";) \
 	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
