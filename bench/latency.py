@@ -563,9 +563,7 @@ def main() -> int:
             "bookings did not confirm: " + "; ".join(f"{label}: {text}" for label, text in failures.items())
         )
 
-    goals.at_most(
-        f"booking latency median ÷ floor ({floor_label})", median / floor, LATENCY_GOAL, source=GOAL_SOURCE
-    )
+    goals.at_most("booking latency median ÷ moto floor", median / floor, LATENCY_GOAL, source=GOAL_SOURCE)
     goals.at_least(
         f"throughput {CONCURRENT_CLIENTS} clients ÷ 1 client",
         several.rate / single.rate,

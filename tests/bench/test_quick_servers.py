@@ -14,7 +14,7 @@ def test_latency_quick_form_runs_every_phase() -> None:
     run = run_quick("latency")
     assert_quick_form(
         run,
-        {"booking latency median ÷ floor (5 Lambda Task states)", "throughput 8 clients ÷ 1 client"},
+        {"booking latency median ÷ moto floor", "throughput 8 clients ÷ 1 client"},
         {"push after processBooking answered, median"},
     )
     for phase in ("warm-up, 8 threads", "1 client thread", "8 client threads", "onBookingStatusChanged push"):
