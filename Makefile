@@ -65,16 +65,20 @@ test: lint checkov
 run: venv
 	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT) $(SERVE_FLAGS)
 
+# Every script runs whatever an earlier one did (a missed goal, an error); then make names the failed
+# ones and fails. QUICK=1: each on the smallest counts that exercise it, no goal judged (README).
+BENCH_SCRIPTS := transitions deploy cold_imports cold_starts startup latency memory iam_checks
+BENCH_FLAGS := $(if $(QUICK),--quick)
+
 bench: venv
-	$(BIN)/python bench/transitions.py
-	$(BIN)/python bench/deploy.py
-	$(BIN)/python bench/cold_imports.py
-	$(BIN)/python bench/cold_starts.py
-	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) bench/cold_starts.py)
-	$(BIN)/python bench/startup.py
-	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/memory.py
-	$(BIN)/python bench/iam_checks.py
+	@failed=; \
+	for script in $(BENCH_SCRIPTS); do \
+		echo "== bench/$$script.py $(BENCH_FLAGS)"; SECONDS=0; \
+		$(BIN)/python bench/$$script.py $(BENCH_FLAGS) || failed="$$failed $$script"; \
+		echo "== bench/$$script.py: $$SECONDS s"; echo; \
+	done; \
+	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) bench/cold_starts.py $(BENCH_FLAGS) || failed="$$failed cold_starts($(BENCH_PYTHON))";) \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
 
 deploy:
 	$(if $(BUILD_IN),,$(error sam build needs $(RUNTIME) (the template's runtime) on PATH: install it, e.g. \

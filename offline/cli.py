@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from offline.auth import RunningServer, ServerNotFound, find_server, is_loopback, publish_server_key
 from offline.client import post_graphql
+from offline.lambdas import LambdaRuntime
 from offline.template import REGION
 
 if TYPE_CHECKING:
@@ -50,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=SHUTDOWN_WAIT,
         help=f"seconds Ctrl-C waits for running bookings to end (default {SHUTDOWN_WAIT:.0f})",
+    )
+    serve.add_argument(
+        "--idle-seconds",
+        type=_idle_seconds,
+        default=LambdaRuntime.idle_seconds,
+        help="seconds a function's sandbox may sit unused before it is stopped, as Lambda reclaims idle "
+        f"environments (default {LambdaRuntime.idle_seconds:.0f}); a short one frees their memory sooner",
     )
     serve.add_argument(
         EXPOSE_FLAG,
@@ -89,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"anyone who reaches it can read and change every booking. Add {EXPOSE_FLAG} "
                 f"(make run SERVE_FLAGS={EXPOSE_FLAG}) if you mean it."
             )
-        return _serve(args.host, args.port, args.fast_retries, args.shutdown_wait)
+        return _serve(args.host, args.port, args.fast_retries, args.shutdown_wait, args.idle_seconds)
     try:
         server = find_server(args.url or os.environ.get("URL"))
     except ServerNotFound as error:
@@ -151,7 +159,14 @@ def _identifier(text: str) -> str:
     return text
 
 
-def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> int:
+def _idle_seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0.1 <= seconds <= 86_400:
+        raise argparse.ArgumentTypeError("between 0.1 and 86400 seconds")
+    return seconds
+
+
+def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_seconds: float) -> int:
     from offline import stepfunctions
     from offline.server import OfflineServer
     from offline.stack import OfflineStack
@@ -165,6 +180,7 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float) -> in
     handler.setFormatter(logging.Formatter("%(message)s"))
     executions.addHandler(handler)
     stack = OfflineStack(fast_retries=fast_retries)
+    stack.lambdas.idle_seconds = idle_seconds
     stack.start()
     try:
         flights = stack.seed_flights()
