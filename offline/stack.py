@@ -103,6 +103,7 @@ class OfflineStack:
         iam.install()
         stepfunctions.cache_definition_parses()
         stepfunctions.notify_changes()
+        stepfunctions.keep_stops()
         if self.retry_wait_scale != 1.0:
             stepfunctions.scale_retry_waits(self.retry_wait_scale)
         self._mock.start()

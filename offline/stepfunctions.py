@@ -14,6 +14,11 @@ logger: `booking <id> FAILED PaymentDeclined`.
 `notify_changes()` tells `offline.changes` of every event moto adds to an execution's history and
 of every execution's end, so a caller waits for them instead of polling DescribeExecution.
 
+`keep_stops()` keeps a stopped execution ABORTED. moto marks a stopped execution's program stopped
+but lets the task then running finish, and that task's failure (a `Sandbox.Timedout`, say) replaces
+the stop: the execution ends FAILED. In AWS, StopExecution ends the execution ABORTED whatever the
+task in flight then does ("Stops an execution", Step Functions API reference, StopExecution).
+
 `scale_retry_waits(f)` makes every `Retry` interval of moto's interpreter `f` times as long: a test
 facility (Step Functions' own minimum is 1 s), for test suites that exhaust retries by the hundred;
 `1.0` is AWS's behaviour.
@@ -27,7 +32,9 @@ import time
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -82,6 +89,27 @@ def notify_changes() -> None:
     if BaseExecutionWorkerCommunication.terminated is not _terminated:
         BaseExecutionWorkerCommunication.terminated = _notify_end  # type: ignore[method-assign]
     EventManager.add_event = _add_event  # type: ignore[method-assign]
+
+
+_moto_set_error = Environment.set_error
+_moto_set_timed_out = Environment.set_timed_out
+
+
+def _set_error(self: Environment, error: Any) -> None:
+    if not isinstance(self.program_state(), ProgramStopped):
+        _moto_set_error(self, error)
+
+
+def _set_timed_out(self: Environment) -> None:
+    if not isinstance(self.program_state(), ProgramStopped):
+        _moto_set_timed_out(self)
+
+
+def keep_stops() -> None:
+    """A stopped execution ends ABORTED, as in AWS, whatever its task in flight does; safe to call
+    again."""
+    Environment.set_error = _set_error  # type: ignore[method-assign]
+    Environment.set_timed_out = _set_timed_out  # type: ignore[method-assign]
 
 
 class _ScaledTime:

@@ -33,9 +33,9 @@ def test_payments_check_names_each_ended_booking_that_still_holds_its_authorisat
         arn = stack.start_booking(stopped_id, customer="carol", flight_id="F1", token=cards["stopped"])
         stack.wait_for_state(arn, "Reserve Flight")
         stack.sfn.stop_execution(executionArn=arn, error="OperatorStopped")
-        stack.wait(arn)
     finally:
         gate_path(stopped_id).unlink(missing_ok=True)
+    stack.wait(arn)
 
     run = ops("payments", "check")
 
