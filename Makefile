@@ -67,7 +67,7 @@ run: venv
 
 # Every script runs whatever an earlier one did (a missed goal, an error); then make names the failed
 # ones and fails. QUICK=1: each on the smallest counts that exercise it, no goal judged (README).
-BENCH_SCRIPTS := transitions deploy cold_imports cold_starts startup latency memory iam_checks
+BENCH_SCRIPTS := transitions deploy cold_imports cold_starts startup latency memory iam_checks notify_load
 BENCH_FLAGS := $(if $(QUICK),--quick)
 
 bench: venv

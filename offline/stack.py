@@ -104,6 +104,7 @@ class OfflineStack:
         stepfunctions.cache_definition_parses()
         stepfunctions.notify_changes()
         stepfunctions.keep_stops()
+        stepfunctions.time_tasks_without_queueing()
         if self.retry_wait_scale != 1.0:
             stepfunctions.scale_retry_waits(self.retry_wait_scale)
         self._mock.start()

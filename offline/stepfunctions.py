@@ -19,6 +19,14 @@ but lets the task then running finish, and that task's failure (a `Sandbox.Timed
 the stop: the execution ends FAILED. In AWS, StopExecution ends the execution ABORTED whatever the
 task in flight then does ("Stops an execution", Step Functions API reference, StopExecution).
 
+`time_tasks_without_queueing()` leaves out of a Task's `TimeoutSeconds` the time its Lambda invocation
+waited for a free offline sandbox (`offline.lambdas.runtime.queued_seconds`). Lambda starts an
+execution environment at once; offline, past `max_sandboxes` per function, an invocation waits its
+turn. Counted, that wait timed tasks out under load (States.Timeout for 200 concurrent bookings on 2
+cores) while the invocation went on to run later, after the saga had compensated: neither happens in
+AWS, where a function's timeout (10 s) is below its task's (15-20 s). The function's own timeout
+still runs from the moment its sandbox takes the event.
+
 `scale_retry_waits(f)` makes every `Retry` interval of moto's interpreter `f` times as long: a test
 facility (Step Functions' own minimum is 1 s), for test suites that exhaust retries by the hundred;
 `1.0` is AWS's behaviour.
@@ -26,20 +34,26 @@ facility (Step Functions' own minimum is 1 s), for test suites that exhaust retr
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
+import threading
 import time
 from typing import Any
 
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import EvalTimeoutError
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from offline import changes
+from offline.lambdas.runtime import queued_seconds
 
 _moto_parse = AmazonStateLanguageParser.parse
 
@@ -110,6 +124,74 @@ def keep_stops() -> None:
     again."""
     Environment.set_error = _set_error  # type: ignore[method-assign]
     Environment.set_timed_out = _set_timed_out  # type: ignore[method-assign]
+
+
+def _evaluate_with_timeout(self: ExecutionState, env: Environment) -> None:
+    """moto's `ExecutionState._evaluate_with_timeout`, its wait for the task extended by the time the
+    task's Lambda invocations spent queued for a sandbox (see `time_tasks_without_queueing`)."""
+    self.timeout.eval(env=env)
+    timeout_seconds: int = env.stack.pop()
+
+    frame: Environment = env.open_frame()
+    frame.states.reset(input_value=env.states.get_input())
+    frame.stack = copy.deepcopy(env.stack)
+    execution_outputs: list[Any] = []
+    execution_exceptions: list[Exception | None] = [None]
+    terminated_event = threading.Event()
+
+    def _exec_and_notify() -> None:
+        try:
+            self._eval_execution(frame)
+            execution_outputs.extend(frame.stack)
+        except Exception as ex:
+            execution_exceptions.append(ex)
+        terminated_event.set()
+
+    thread = threading.Thread(target=_exec_and_notify, daemon=True)
+    TMP_THREADS.append(thread)
+    thread.start()
+
+    finished_on_time: bool = terminated_event.wait(timeout_seconds)
+    while not finished_on_time and thread.ident is not None:
+        queued = queued_seconds(thread.ident)
+        if queued <= 0:
+            break
+        finished_on_time = terminated_event.wait(queued)
+    if thread.ident is not None:
+        queued_seconds(thread.ident)  # nothing left over for a later thread with the same ident
+    frame.set_ended()
+    env.close_frame(frame)
+
+    execution_exception = execution_exceptions.pop()
+    if execution_exception:
+        raise execution_exception
+
+    if not finished_on_time:
+        raise EvalTimeoutError()
+
+    execution_output = execution_outputs.pop()
+    env.stack.append(execution_output)
+
+    if not self._is_language_query_jsonpath():
+        env.states.set_result(execution_output)
+
+    if self.assign_decl:
+        self.assign_decl.eval(env=env)
+
+    if self.result_selector:
+        self.result_selector.eval(env=env)
+
+    if self.result_path:
+        self.result_path.eval(env)
+    else:
+        res = env.stack.pop()
+        env.states.reset(input_value=res)
+
+
+def time_tasks_without_queueing() -> None:
+    """A Task's TimeoutSeconds leaves out its invocations' wait for an offline sandbox; safe to call
+    again."""
+    ExecutionState._evaluate_with_timeout = _evaluate_with_timeout  # type: ignore[method-assign]
 
 
 class _ScaledTime:

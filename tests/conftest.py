@@ -10,6 +10,7 @@ same AWS account.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pytest
 
 from offline import stepfunctions
 from offline.server import OfflineServer
-from offline.stack import OfflineStack
+from offline.stack import ROOT, OfflineStack
 
 DASHBOARD_METRICS = frozenset(
     {
@@ -177,6 +178,22 @@ def authorisations_held(stack: OfflineStack, *tokens: str) -> list[str]:
         if charge is None or charge.status == "authorised":
             held.append(token)
     return held
+
+
+def with_task_timeout(directory: Path, state: str, seconds: int) -> Path:
+    """template.yaml in `directory`, beside a copy of the booking saga's definition whose `state` has
+    `TimeoutSeconds: seconds`: a task timeout a test can reach in a second, for `other_stack`."""
+    (directory / "statemachine").mkdir()
+    for path in (ROOT / "statemachine").iterdir():
+        text = path.read_text(encoding="utf-8")
+        if path.name == "process_booking.asl.yaml":
+            head, rest = text.split(f"  {state}:\n", 1)
+            rest = re.sub(r"TimeoutSeconds: \d+", f"TimeoutSeconds: {seconds}", rest, count=1)
+            text = f"{head}  {state}:\n{rest}"
+        (directory / "statemachine" / path.name).write_text(text, encoding="utf-8")
+    for name in ("src", "schema.graphql", "template.yaml"):
+        (directory / name).symlink_to(ROOT / name)
+    return directory / "template.yaml"
 
 
 def unique_token(prefix: str = "tok_visa") -> str:

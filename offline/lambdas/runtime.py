@@ -45,6 +45,24 @@ from .sandbox import LogSink, Outcome, Sandbox, StartMethod
 
 FaultKind = Literal["timeout_after_run", "error", "killed", "killed_after_run"]
 
+_queued: dict[int, float] = {}
+_queued_lock = threading.Lock()
+
+
+def _note_queued(seconds: float) -> None:
+    with _queued_lock:
+        ident = threading.get_ident()
+        _queued[ident] = _queued.get(ident, 0.0) + seconds
+
+
+def queued_seconds(thread_id: int) -> float:
+    """How long the invocations made from thread `thread_id` waited for a free sandbox since the last
+    call (which resets it). Lambda starts an execution environment at once, well below its account's
+    concurrency; offline, past `max_sandboxes`, an invocation waits for one. A caller that times the
+    invocation (a Step Functions task's TimeoutSeconds: `offline.stepfunctions`) leaves this wait out."""
+    with _queued_lock:
+        return _queued.pop(thread_id, 0.0)
+
 
 @dataclass
 class _Fault:
@@ -92,6 +110,9 @@ class LambdaRuntime:
     """A function's (access key, secret key, session token), as Lambda hands a session of the
     execution role to each sandbox; None: the same offline keys for every function."""
     max_sandboxes: int = 4
+    sandbox_limits: dict[str, int] = field(default_factory=dict)
+    """Another limit than `max_sandboxes` for some functions (by logical id): a benchmark that holds
+    one function's invocations for seconds gives it the sandboxes Lambda would, and no more to the rest."""
     idle_seconds: float = 300.0
     """A sandbox unused this long is stopped, as Lambda reclaims idle environments."""
     log: LogSink = print_log
@@ -254,10 +275,12 @@ class LambdaRuntime:
                     if sandbox.function is current and sandbox.alive():
                         return sandbox
                     self._discard(pool, sandbox)
-                if pool.alive < self.max_sandboxes:
+                if pool.alive < self.sandbox_limits.get(current.logical_id, self.max_sandboxes):
                     pool.alive += 1
                     break
+                waiting_since = time.monotonic()
                 self._changed.wait()
+                _note_queued(time.monotonic() - waiting_since)
         try:
             sandbox = Sandbox(current, self._environment(current), self.start, self.log)
         except BaseException:

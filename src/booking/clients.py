@@ -1,11 +1,12 @@
 """The one place AWS clients are made.
 
-Handlers call these at module level, so a warm invocation reuses the client and its connection
-pool. The SDK's own retries (standard mode: 3 attempts, exponential backoff with jitter) absorb short
-throttling and dropped connections; what is left surfaces by the name the state machine retries with
-backoff: `BookingStoreUnavailable` from DynamoDB, `NotificationUnavailable` from SNS (decision 0014).
-Both are raised from botocore's own events, so every call through these clients is covered, the
-repositories' and Powertools' idempotency layer's alike, without a try at each call.
+Handlers call these at module level, so a warm invocation reuses the client and its connection pool.
+The SDK's own retries (standard mode, `max_attempts` 3: 3 retries, 4 attempts, exponential backoff
+with jitter) absorb short throttling and dropped connections; what is left surfaces by the name the
+state machine retries with backoff: `BookingStoreUnavailable` from DynamoDB,
+`NotificationUnavailable` from SNS (decision 0014). Both are raised from botocore's own events, so
+every call through these clients is covered, the repositories' and Powertools' idempotency layer's
+alike, without a try at each call.
 """
 
 from __future__ import annotations

@@ -79,9 +79,7 @@ class StatusPusher:
         for attempt in range(ATTEMPTS):
             if attempt:
                 time.sleep(random.uniform(0, 0.1 * 2**attempt))
-            timeout = (
-                TIMEOUT_SECONDS if deadline is None else min(TIMEOUT_SECONDS, deadline - time.monotonic())
-            )
+            timeout = TIMEOUT_SECONDS if deadline is None else deadline - time.monotonic()
             if timeout < MINIMUM_ATTEMPT_SECONDS:
                 break
             try:

@@ -33,3 +33,21 @@ def test_memory_quick_form_sees_its_idle_sandboxes_stopped() -> None:
         },
     )
     assert "Idle sandboxes: all stopped" in run.stdout, run.explain()
+
+
+def test_notify_load_quick_form_counts_events_pushes_pages_and_held_money() -> None:
+    run = run_quick("notify_load")
+    assert_quick_form(
+        run,
+        {
+            "events published per booking, most",
+            "events published per booking, fewest",
+            "status changes pushed more than once",
+            "status changes never pushed",
+            "DLQ messages (nothing here needs a human)",
+            "false NotificationMissing in the DLQ",
+            "authorisations held after the end",
+        },
+    )
+    assert "events published per booking: 8 bookings 1" in run.stdout, run.explain()
+    assert "7 SUCCEEDED" in run.stdout, run.explain()

@@ -175,7 +175,7 @@ def _expected(scenario: Scenario) -> dict[str, Any]:
     if unannounced:
         not_undone.append(OUTCOME_KEYS["Notify Booking Failed"])
     ending = (
-        ["Summarise Errors", "Which Message?", "Booking DLQ", "Booking Failed"]
+        ["Summarise Errors", "Which Message?", "Booking DLQ", "Failed By Step Functions?", "Booking Failed"]
         if scenario.pages
         else ["Booking Rejected"]
     )

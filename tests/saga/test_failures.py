@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from offline.payment_gateway import PaymentGateway
 from offline.stack import OfflineStack
-from tests.conftest import authorisations_held, book, unique_token
+from tests.conftest import DOUBLES_PATH, authorisations_held, book, unique_token, with_task_timeout
+from tests.doubles.gate import gate_path
 
 
 def _assert_undone(stack: OfflineStack, token: str, seats: int, flight_id: str = "F1") -> None:
@@ -46,6 +49,32 @@ def test_reserve_booking_failure_gives_the_seat_back_and_pages(stack: OfflineSta
         "notifyBookingFailed": {"status": "published"},
     }
     assert message["notUndone"] == []
+
+
+def test_a_step_that_times_out_for_good_pages_and_ends_as_booking_failed(
+    tmp_path: Path, other_stack: Callable[..., OfflineStack]
+) -> None:
+    """A Fail state may not report a States.* error (the ASL reserves the prefix; moto's interpreter
+    fails the execution with States.Runtime when Booking Failed's ErrorPath names one): the DLQ
+    message keeps States.Timeout and the execution ends BookingFailed. States.Timeout needs a task
+    past its TimeoutSeconds: Reserve Flight's is 1 s in this copy of the definition, and the step is
+    held at a gate for longer."""
+    stack = other_stack(template=with_task_timeout(tmp_path, "Reserve Flight", 1))
+    stack.put_flight("F1", seats=3)
+    stack.lambdas.replace_handler("ReserveFlightFunction", "gate.reserve_flight", code_path=DOUBLES_PATH)
+    booking_id, token = str(uuid.uuid4()), unique_token()
+    gate_path(booking_id).touch()
+    try:
+        arn = stack.start_booking(booking_id, customer="alice", flight_id="F1", token=token)
+        execution = stack.wait(arn)
+    finally:
+        gate_path(booking_id).unlink(missing_ok=True)
+
+    assert (execution["status"], execution.get("error")) == ("FAILED", "BookingFailed")
+    assert stack.states_entered(arn)[-2:] == ["Failed By Step Functions?", "Booking Failed In Step Functions"]
+    [message] = stack.dlq_messages()
+    assert (message["kind"], message["error"]["Error"]) == ("BookingFailed", "States.Timeout")
+    assert authorisations_held(stack, token) == []
 
 
 def test_confirm_failure_after_capture_refunds_the_money(stack: OfflineStack) -> None:

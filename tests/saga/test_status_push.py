@@ -16,6 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from booking.status_push import TIMEOUT_SECONDS as STATUS_PUSH_TIMEOUT
 from offline import template as cfn
 from offline.auth import IamCaller
 from offline.stack import TEMPLATE, OfflineStack
@@ -135,6 +136,29 @@ def test_a_push_that_fails_is_counted_and_the_booking_confirms_all_the_same(
     assert failed[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert len(attempts) == 3  # refused three times: tried three times
     assert len({json.loads(body)["variables"]["i"]["occurredAt"] for body in attempts}) == 1  # one change
+
+
+def test_a_slow_push_within_the_deadline_arrives_once_and_is_not_counted_as_failed(
+    stack: OfflineStack, pushes: list[dict[str, Any]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    # AppSync answering after 5 s: longer than an attempt without a deadline (4 s), well inside
+    # Notify's deadline. The push waits for it: cut off at 4 s it would be lost (never repeated).
+    stack.put_flight("F1", seats=3)
+    watched = stack.endpoint_app.graphql
+    assert watched is not None
+
+    def slow(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        time.sleep(STATUS_PUSH_TIMEOUT + 1.0)
+        return watched(body, **kwargs)
+
+    stack.endpoint_app.graphql = slow
+
+    outcome = book(stack)
+
+    assert outcome.status == "SUCCEEDED"
+    assert _statuses(pushes, outcome.booking_id) == [("CONFIRMED", None)]
+    logged = capfd.readouterr().out
+    assert not any('"FailedStatusPush"' in line for line in logged.splitlines() if line.startswith('{"_aws"'))
 
 
 def test_a_push_left_unanswered_is_not_repeated_and_counted(
