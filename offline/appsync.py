@@ -61,9 +61,11 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import ipaddress
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -609,6 +611,10 @@ class AppSyncApi:
         if api_props.get("IntrospectionConfig") == "DISABLED":
             rules.append(NoSchemaIntrospectionCustomRule)
         self._rules = rules
+        # Each query text parsed and validated once (a client sends the same few documents again and
+        # again); a document is not changed by executing it. Bounded, as a server's memory must be.
+        self._documents: collections.OrderedDict[str, _Parsed] = collections.OrderedDict()
+        self._documents_lock = threading.Lock()
         self._access = _field_access(self.schema)
         self._check_resolvers()
         self.arn: str | None = None
@@ -653,9 +659,10 @@ class AppSyncApi:
         except _Malformed as error:
             return 400, _transport_error("MalformedHttpRequestException", str(error))
         try:
-            document = parse(_IndexedSource(query))
+            parsed = self._parsed(query)
         except GraphQLError:
             return 400, _transport_error("MalformedHttpRequestException", "Unable to parse GraphQL query.")
+        document = parsed.document
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         names = {d.name.value for d in operations if d.name}
         if operation_name is not None and operation_name not in names:
@@ -680,7 +687,7 @@ class AppSyncApi:
             if serial and selected > SERIAL_FIELDS:
                 message = f"A mutation request runs at most {SERIAL_FIELDS} resolvers offline; none ran."
                 return 200, _limit_error("ResolverExecutionLimitReached", message)
-            errors = validate(self.schema, document, self._rules, hide_suggestions=True)
+            errors = self._validated(parsed)
             if errors:
                 return 200, {"data": None, "errors": [_request_error(error) for error in errors]}
             result = _run(self._execute(document, variables, operation_name, identity, lowered, source_ip))
@@ -689,6 +696,29 @@ class AppSyncApi:
         if serial and operation is not None:
             self.realtime.mutation_answered(document, operation, result.data)
         return 200, self._response(result)
+
+    def _parsed(self, query: str) -> _Parsed:
+        """The query's document, parsed once per text while it is among the latest DOCUMENTS_KEPT."""
+        if len(query) > DOCUMENT_KEPT_LENGTH:
+            return _Parsed(parse(_IndexedSource(query)))
+        with self._documents_lock:
+            parsed = self._documents.get(query)
+            if parsed is not None:
+                self._documents.move_to_end(query)
+                return parsed
+        parsed = _Parsed(parse(_IndexedSource(query)))
+        with self._documents_lock:
+            self._documents[query] = parsed
+            while len(self._documents) > DOCUMENTS_KEPT:
+                self._documents.popitem(last=False)
+        return parsed
+
+    def _validated(self, parsed: _Parsed) -> list[GraphQLError]:
+        """The document's validation errors, found once per parsed document (a race finds them twice,
+        with the same answer)."""
+        if parsed.errors is None:
+            parsed.errors = validate(self.schema, parsed.document, self._rules, hide_suggestions=True)
+        return parsed.errors
 
     # ------------------------------------------------------------------ for offline.realtime
     def validation_errors(self, document: DocumentNode) -> list[dict[str, Any]]:
@@ -991,6 +1021,19 @@ def _read_body(body: bytes | str | Mapping[str, Any]) -> tuple[str, dict[str, An
     if operation_name is not None and not isinstance(operation_name, str):
         raise _Malformed("Unable to parse GraphQL query.")
     return query, dict(variables or {}), operation_name
+
+
+DOCUMENTS_KEPT = 256
+DOCUMENT_KEPT_LENGTH = 16_384
+"""Query texts longer than this are parsed at each request, never kept."""
+
+
+@dataclass
+class _Parsed:
+    """A query's document and, once found, its validation errors."""
+
+    document: DocumentNode
+    errors: list[GraphQLError] | None = None
 
 
 class _IndexedSource(Source):

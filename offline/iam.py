@@ -571,20 +571,32 @@ def _state_machine_client(region: str, service: str, state_credentials: Any = No
     if account is not None:
         caller = account.session(str(role), "StepFunctions")
         key, secret = caller.access_key_id, caller.secret_access_key
-    endpoint = {} if botocore_stubber.enabled else {"endpoint_url": f"http://localhost:{moto_server_port()}"}
-    return boto3.client(
-        service_name=service,
-        region_name=region,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        **endpoint,
-        config=Config(
-            parameter_validation=False,
-            retries={"max_attempts": 0, "total_max_attempts": 1},
-            connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-        ),
-    )
+    endpoint = "" if botocore_stubber.enabled else f"http://localhost:{moto_server_port()}"
+    # One client per service, region and session, made once: botocore's clients are thread-safe, and
+    # making one costs more CPU than the task it calls (a fifth of the server's, under load).
+    cache_key = (service, region, key, endpoint)
+    with _clients_lock:
+        client = _clients.get(cache_key)
+        if client is None:
+            client = boto3.session.Session().client(
+                service_name=service,
+                region_name=region,
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                **({"endpoint_url": endpoint} if endpoint else {}),
+                config=Config(
+                    parameter_validation=False,
+                    retries={"max_attempts": 0, "total_max_attempts": 1},
+                    connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                ),
+            )
+            _clients[cache_key] = client
+    return client
+
+
+_clients: dict[tuple[str, str, str, str], Any] = {}
+_clients_lock = threading.Lock()
 
 
 def install() -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws, changes, iam, stepfunctions
+from offline import aws, changes, iam, speedups, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy, undeploy
@@ -102,6 +102,7 @@ class OfflineStack:
         aws.install()
         iam.install()
         stepfunctions.cache_definition_parses()
+        speedups.install()
         stepfunctions.notify_changes()
         stepfunctions.keep_stops()
         stepfunctions.time_tasks_without_queueing()

@@ -63,10 +63,14 @@ def _tree(definition: str) -> Any:
     return _moto_parse(definition)[1]
 
 
+@functools.lru_cache(maxsize=64)
+def _program(definition: str) -> Any:
+    return Preprocessor().visit(_tree(definition))
+
+
 def _parse_once(definition: str) -> tuple[Any, Any]:
     """moto's `AmazonStateLanguageParser.parse`: a syntax error still raises from moto's own parse."""
-    tree = _tree(definition)
-    return Preprocessor().visit(tree), tree
+    return _program(definition), _tree(definition)
 
 
 def cache_definition_parses() -> None:

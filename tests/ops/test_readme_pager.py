@@ -21,7 +21,9 @@ def _section() -> str:
 
 def test_the_readme_commands_settle_a_refund_left_undone(stack: OfflineStack, ops: Ops) -> None:
     section = _section()
-    [commands, example] = re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.DOTALL)
+    # The DLQ's commands and their example; then the payments check's (tests/ops/test_payments_check.py).
+    [commands, example, payments] = re.findall(r"```(?:bash)?\n(.*?)```", section, flags=re.DOTALL)
+    assert "booking.ops payments check" in payments
     stack.put_flight("F1", seats=3, price=12_000)
     booking_id, token, _ = failing_booking(
         stack,
