@@ -61,7 +61,7 @@ TEST_WORKERS ?= 2
 
 # The two virtual environments are made side by side (-j2); the wall time and the 10 slowest tests
 # are printed at the end, pass or fail.
-test:
+test: $(STAMP) $(CHECKOV_STAMP)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory -j2 lint checkov && \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10; \
