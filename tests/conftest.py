@@ -10,6 +10,7 @@ same AWS account.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -126,6 +127,24 @@ def other_stack(shared_stack: OfflineStack) -> Iterator[Callable[..., OfflineSta
     for offline, checked in started:
         if checked:
             offline.assert_iam_allowed()
+
+
+@pytest.fixture
+def pushes(stack: OfflineStack) -> list[dict[str, Any]]:
+    """Every status change the functions pushed and AppSync took (`publishBookingStatus` inputs), in
+    the order it took them."""
+    seen: list[dict[str, Any]] = []
+    answer = stack.endpoint_app.graphql
+    assert answer is not None
+
+    def watched(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        status, result = answer(body, **kwargs)
+        if (result.get("data") or {}).get("publishBookingStatus"):
+            seen.append(json.loads(body)["variables"]["i"])
+        return status, result
+
+    stack.endpoint_app.graphql = watched
+    return seen
 
 
 @pytest.fixture

@@ -25,24 +25,6 @@ from tests.saga.test_cancellation import DOUBLES, _book, _cancel, _refusal
 ALICE = "alice-sub"
 
 
-@pytest.fixture
-def pushes(stack: OfflineStack) -> list[dict[str, Any]]:
-    """Every status change the functions push and AppSync takes, in the order it takes them."""
-    seen: list[dict[str, Any]] = []
-    answer = stack.endpoint_app.graphql
-    assert answer is not None
-
-    def watched(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        status, result = answer(body, **kwargs)
-        request = json.loads(body)
-        if (result.get("data") or {}).get("publishBookingStatus"):
-            seen.append(request["variables"]["i"])
-        return status, result
-
-    stack.endpoint_app.graphql = watched
-    return seen
-
-
 def _pushed(pushes: list[dict[str, Any]], booking_id: str) -> list[tuple[str, int]]:
     return [(push["status"], push["sequence"]) for push in pushes if push["id"] == booking_id]
 

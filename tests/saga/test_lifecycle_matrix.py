@@ -22,14 +22,11 @@ matrix costs about as long as its slowest scenario.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from booking.bookings import charge_claim_id
 from offline.stack import OfflineStack
@@ -317,23 +314,6 @@ def _prepare(stack: OfflineStack, scenario: Scenario) -> None:
                 "charge": {"S": "authorised"},
             },
         )
-
-
-@pytest.fixture
-def pushes(stack: OfflineStack) -> list[dict[str, Any]]:
-    """Every status change AppSync took from the functions, in order."""
-    seen: list[dict[str, Any]] = []
-    answer = stack.endpoint_app.graphql
-    assert answer is not None
-
-    def watched(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        status, result = answer(body, **kwargs)
-        if (result.get("data") or {}).get("publishBookingStatus"):
-            seen.append(json.loads(body)["variables"]["i"])
-        return status, result
-
-    stack.endpoint_app.graphql = watched
-    return seen
 
 
 def _observe(

@@ -31,26 +31,6 @@ PUSH_DEADLINE = FUNCTION_TIMEOUT - 1.5
 PUBLISH = "mutation($i: BookingStatusChangeInput!) { publishBookingStatus(input: $i) { id customer status } }"
 
 
-@pytest.fixture
-def pushes(stack: OfflineStack) -> list[dict[str, Any]]:
-    """Every publishBookingStatus the functions send, as (answered) inputs, in order."""
-    seen: list[dict[str, Any]] = []
-    answer = stack.endpoint_app.graphql
-    assert answer is not None
-
-    def watched(body: bytes, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        status, result = answer(body, **kwargs)
-        request = json.loads(body)
-        if "publishBookingStatus" in request.get("query", "") and (result.get("data") or {}).get(
-            "publishBookingStatus"
-        ):
-            seen.append(request["variables"]["i"])
-        return status, result
-
-    stack.endpoint_app.graphql = watched
-    return seen
-
-
 def _statuses(pushes: list[dict[str, Any]], booking_id: str) -> list[tuple[str, str | None]]:
     return [(p["status"], p.get("reason")) for p in pushes if p["id"] == booking_id]
 
