@@ -25,6 +25,8 @@ HOST ?= 127.0.0.1
 PORT ?= 4000
 # e.g. SERVE_FLAGS=--fast-retries; a non-loopback HOST needs --allow-anyone-on-the-network
 SERVE_FLAGS ?=
+# TLS=1: https and wss with a certificate made for the run (Amplify's real time opens wss only).
+TLS ?=
 
 .PHONY: venv test lint checkov typecheck unit run bench deploy smoke clean
 
@@ -70,7 +72,7 @@ test: $(STAMP) $(CHECKOV_STAMP)
 	exit $$status
 
 run: venv
-	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT) $(SERVE_FLAGS)
+	$(BIN)/python -m offline serve --host $(HOST) --port $(PORT)$(if $(TLS), --tls) $(SERVE_FLAGS)
 
 # Every script runs whatever an earlier one did (a missed goal, an error); then make names the failed
 # ones and fails. QUICK=1: each on the smallest counts that exercise it, no goal judged (README).

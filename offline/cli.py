@@ -47,6 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.add_argument("--fast-retries", action="store_true", help="shorten the saga's retry waits to 1 s")
     serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https and wss with a certificate made for this run (Amplify's real time needs wss); "
+        "the banner names the CA file a client must trust, removed when the server stops",
+    )
+    serve.add_argument(
         "--shutdown-wait",
         type=float,
         default=SHUTDOWN_WAIT,
@@ -97,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"anyone who reaches it can read and change every booking. Add {EXPOSE_FLAG} "
                 f"(make run SERVE_FLAGS={EXPOSE_FLAG}) if you mean it."
             )
-        return _serve(args.host, args.port, args.fast_retries, args.shutdown_wait, args.idle_seconds)
+        return _serve(
+            args.host, args.port, args.fast_retries, args.shutdown_wait, args.idle_seconds, tls=args.tls
+        )
     try:
         server = find_server(args.url or os.environ.get("URL"))
     except ServerNotFound as error:
@@ -166,10 +174,14 @@ def _idle_seconds(text: str) -> float:
     return seconds
 
 
-def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_seconds: float) -> int:
+def _serve(
+    host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_seconds: float, *, tls: bool = False
+) -> int:
     from offline import stepfunctions
+    from offline.realtime import realtime_url
     from offline.server import OfflineServer
     from offline.stack import OfflineStack
+    from offline.tls import RunCertificate
 
     started = time.monotonic()
     stepfunctions.log_execution_ends()
@@ -182,18 +194,22 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_
     stack = OfflineStack(fast_retries=fast_retries)
     stack.lambdas.idle_seconds = idle_seconds
     stack.start()
+    certificate = RunCertificate.make(host) if tls else None
     try:
         flights = stack.seed_flights()
-        server = OfflineServer(stack, host, port)
+        context = certificate.server_context() if certificate is not None else None
+        server = OfflineServer(stack, host, port, ssl_context=context)
         stack.publish_stack(f"{server.url}/graphql")  # describe-stacks answers as for a deployed stack
         key_file = publish_server_key(server.url, int(server.url.rsplit(":", 1)[1]), stack.tokens.secret)
     except Exception:
+        if certificate is not None:
+            certificate.remove()
         stack.stop()
         raise
     url = server.url
     print(f"Booking service offline, ready in {time.monotonic() - started:.1f}s", flush=True)
     print(f"  GraphQL      POST {url}/graphql   (Authorization: <token>)")
-    print(f"  Live status  {url.replace('http://', 'ws://', 1)}/graphql/realtime   (AppSync's graphql-ws)")
+    print(f"  Live status  {realtime_url(url + '/graphql')}   (AppSync's graphql-ws)")
     print(f"  Query page   {url}/   (sign in with any name, book, follow the booking, cancel it, list yours)")
     print(f"  AWS endpoint {url}   region {REGION} (samconfig.toml), any credentials, e.g.")
     print(
@@ -209,6 +225,12 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_
     print(f"  Flights      {', '.join(flights)}")
     print("  A token:     .venv/bin/python -m offline token --sub alice   (Admin: add --group Admin)")
     print(f"  Token key    {key_file}   (made for this run, removed when it stops)")
+    if certificate is not None:
+        print(
+            f"  TLS          trust {certificate.ca_file}   (this run's CA, removed when it stops: "
+            f"NODE_EXTRA_CA_CERTS={certificate.ca_file} for Node, SSL_CERT_FILE for Python, or a browser's "
+            "certificate settings)"
+        )
     print("Ctrl-C stops.", flush=True)
 
     # werkzeug's serve_forever swallows KeyboardInterrupt, so the server serves in a thread and this
@@ -244,6 +266,8 @@ def _serve(host: str, port: int, fast_retries: bool, shutdown_wait: float, idle_
             print(f"All {_bookings(running)} ended.", flush=True)
     finally:
         key_file.unlink(missing_ok=True)
+        if certificate is not None:
+            certificate.remove()
         stack.stop(drain_seconds=0)
         print("Stopped.", flush=True)
     return 0

@@ -17,7 +17,9 @@ HTTP. DynamoDB requests arriving over HTTP take the same lock as in-process call
 from __future__ import annotations
 
 import json
+import ssl
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
@@ -59,10 +61,19 @@ class OfflineServer:
         *,
         read_timeout: float = READ_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: serve https and wss (`offline.tls`) instead of http and ws."""
         self.stack = stack
         handler = type("RequestHandler", (WSGIRequestHandler,), {"timeout": read_timeout})
-        self._server: BaseWSGIServer = _BoundedServer(host, port, self, handler=handler)
+        self._server: BaseWSGIServer = _BoundedServer(
+            host, port, self, handler=handler, ssl_context=ssl_context
+        )
+        if ssl_context is not None:
+            # The TLS handshake happens on the connection's own thread, at its first read and under the
+            # read timeout, not in the accepting thread, where a client that never finishes it would stop
+            # the server from accepting anyone else.
+            self._server.socket.do_handshake_on_connect = False  # type: ignore[attr-defined]
         self._server.slots = threading.BoundedSemaphore(max_connections)
         self._thread: threading.Thread | None = None
 
@@ -70,7 +81,8 @@ class OfflineServer:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
-        return f"http://{host}:{port}"
+        scheme = "https" if self._server.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     def start(self) -> None:
         """Serve in a background thread (tests, `demo`); `serve_forever` serves in the caller's."""
@@ -90,7 +102,7 @@ class OfflineServer:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/graphql":
-            return self._graphql(environ, start_response, method)
+            return self._graphql(environ, _with_cors(start_response), method)
         if path == realtime.PATH:
             return self.stack.api.realtime(environ, start_response)
         if path.rstrip("/").lower() == "/graphql":
@@ -117,6 +129,8 @@ class OfflineServer:
     def _graphql(
         self, environ: dict[str, Any], start_response: StartResponse, method: str
     ) -> Iterable[bytes]:
+        if method == "OPTIONS":
+            return _preflight(environ, start_response)
         if method != "POST":
             return _error(
                 start_response, 405, "MalformedHttpRequestException", "Use POST for GraphQL requests."
@@ -265,11 +279,64 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
 
 
 def _respond(start_response: StartResponse, status: int, body: bytes, content_type: str) -> list[bytes]:
-    start_response(
-        f"{status} {_REASONS.get(status, 'OK')}",
-        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
-    )
+    """The answer, with AppSync's headers: `x-amzn-RequestId` on every one, and on an error status
+    `x-amzn-ErrorType`, the first error's type, which AWS's clients read to name the error (Amplify's
+    `parseJsonError`)."""
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+    ]
+    if status >= 400 and content_type == "application/json":
+        error_type = _error_type(body)
+        if error_type:
+            headers.append(("x-amzn-ErrorType", error_type))
+    start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
     return [body]
+
+
+def _error_type(body: bytes) -> str | None:
+    try:
+        errors = json.loads(body).get("errors")
+        error_type = errors[0].get("errorType") if isinstance(errors, list) and errors else None
+    except (ValueError, AttributeError):
+        return None
+    return str(error_type) if error_type else None
+
+
+CORS_EXPOSED = (
+    "x-amzn-RequestId,x-amzn-ErrorType,x-amz-user-agent,x-amzn-ErrorMessage,Date,x-amz-schema-version"
+)
+"""What AppSync lets a page of another origin read (its preflight answer, docs/decisions/0015)."""
+CORS_MAX_AGE = "172800"
+
+
+def _with_cors(start_response: StartResponse) -> StartResponse:
+    """AppSync's CORS on every answer of `/graphql`: any origin may call it, as AppSync allows; the
+    token in `Authorization` is what authorizes, never a cookie, so no credentials are allowed."""
+
+    def start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        extra = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", CORS_EXPOSED)]
+        return start_response(status, [*headers, *extra], *rest)
+
+    return start
+
+
+def _preflight(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """The answer to a browser's `OPTIONS /graphql`: 200, empty, the method and the headers it asks
+    for allowed (AppSync's endpoint allows any header: `Authorization` must be named, `*` does not
+    cover it), cached for AppSync's two days."""
+    requested = str(environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")).strip()
+    headers = [
+        ("Content-Length", "0"),
+        ("x-amzn-RequestId", str(uuid.uuid4())),
+        ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+        ("Access-Control-Max-Age", CORS_MAX_AGE),
+    ]
+    if requested:
+        headers.append(("Access-Control-Allow-Headers", requested))
+    start_response("200 OK", headers)
+    return [b""]
 
 
 def _error(start_response: StartResponse, status: int, error_type: str, message: str) -> list[bytes]:
