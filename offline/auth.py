@@ -31,9 +31,7 @@ import json
 import os
 import re
 import secrets
-import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,24 +89,25 @@ class Identity:
 
 
 class UserPool:
-    """A Cognito user pool as AppSync trusts it: an RS256 ID token signed by one of the keys the pool
-    serves at `jwks_url`, issued by `https://cognito-idp.<region>.amazonaws.com/<pool id>`, unexpired.
+    """A Cognito user pool as AppSync trusts it: an RS256 ID or access token signed by one of the keys
+    the pool serves at `jwks_url`, issued by `https://cognito-idp.<region>.amazonaws.com/<pool id>`,
+    unexpired, with `token_use` `id` or `access`.
 
-    The keys are fetched on first use and again when a token names a key id the pool did not list
-    (a rotation), as a JWT library with a JWKS client does. The audience is not checked: AppSync
-    without `AppIdClientRegex` accepts any app client of the pool. The issuer is, and it matters
-    offline, where moto signs every pool's tokens with the same key.
+    PyJWT's `PyJWKClient` fetches the keys on first use, caches them, and fetches again when a token
+    names a key id the pool did not list (a rotation). The audience (`aud` of an ID token, `client_id`
+    of an access token) must be there but is not matched: AppSync without `AppIdClientRegex` accepts
+    every app client of the pool. The issuer is checked, and it matters offline, where moto signs every
+    pool's tokens with the same key.
 
         pool = UserPool("eu-west-1_abc", "http://127.0.0.1:4000/eu-west-1_abc/.well-known/jwks.json")
-        claims = pool.decode(id_token)      # InvalidToken otherwise
+        claims = pool.decode(id_or_access_token)      # InvalidToken otherwise
     """
 
     def __init__(self, pool_id: str, jwks_url: str, *, region: str = REGION) -> None:
         self.pool_id = pool_id
         self.jwks_url = jwks_url
         self.issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
-        self._keys: dict[str, jwt.PyJWK] = {}
-        self._lock = threading.Lock()
+        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, timeout=10)
 
     def decode(self, raw: str) -> dict[str, Any]:
         """The claims of a token this pool issued; InvalidToken, saying why, otherwise."""
@@ -118,7 +117,15 @@ class UserPool:
             raise InvalidToken("Unable to parse JWT token.") from None
         if header.get("alg") != POOL_ALGORITHM:
             raise InvalidToken(f"Token is not signed with {POOL_ALGORITHM}.")
-        key = self._key(str(header.get("kid", "")))
+        try:
+            key = self._keys.get_signing_key(str(header.get("kid", "")))
+        except jwt.PyJWKClientConnectionError as error:
+            raise InvalidToken(f"The user pool's keys could not be fetched: {error}") from None
+        except jwt.PyJWKClientError:
+            kid = header.get("kid")
+            raise InvalidToken(
+                f"Token is signed with a key ({kid!r}) the user pool {self.pool_id} does not list."
+            ) from None
         try:
             claims: dict[str, Any] = jwt.decode(
                 raw,
@@ -137,25 +144,18 @@ class UserPool:
             raise InvalidToken(f"Token has no {error.claim} claim.") from None
         except jwt.InvalidTokenError as error:
             raise InvalidToken(f"Token is not valid: {error}.") from None
+        use = claims["token_use"]
+        if use not in POOL_TOKEN_USES:
+            raise InvalidToken(f"token_use is {use!r}: AppSync takes a user pool's ID and access tokens.")
+        audience = POOL_TOKEN_USES[use]
+        if not isinstance(claims.get(audience), str) or not claims[audience]:
+            raise InvalidToken(f"Token has no {audience} claim.")
         return claims
 
-    def _key(self, kid: str) -> jwt.PyJWK:
-        with self._lock:
-            if kid not in self._keys:
-                self._keys = self._fetch()
-            key = self._keys.get(kid)
-        if key is None:
-            raise InvalidToken(
-                f"Token is signed with a key ({kid!r}) the user pool {self.pool_id} does not list."
-            )
-        return key
 
-    def _fetch(self) -> dict[str, jwt.PyJWK]:
-        """The pool's keys by key id, from its JWKS URL (no proxy: it is the offline endpoint)."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.jwks_url, timeout=10) as response:
-            document = json.loads(response.read())
-        return {str(key.key_id): key for key in jwt.PyJWKSet.from_dict(document).keys}
+POOL_TOKEN_USES = {"id": "aud", "access": "client_id"}
+"""The token kinds AppSync accepts from a user pool, and the claim that names each one's app client."""
+USERNAME_CLAIMS = {"id": "cognito:username", "access": "username"}
 
 
 class TokenIssuer:
@@ -212,15 +212,17 @@ class TokenIssuer:
             raw = raw[7:].strip()
         pooled = self.user_pool is not None and _algorithm(raw) == POOL_ALGORITHM
         claims = self.user_pool.decode(raw) if self.user_pool is not None and pooled else self._decode(raw)
-        if claims.get("token_use") != "id":
-            raise InvalidToken(f"token_use is {claims.get('token_use')!r}: AppSync offline takes ID tokens")
+        if not pooled and claims.get("token_use") != "id":
+            raise InvalidToken(
+                f"token_use is {claims.get('token_use')!r}: the offline run key signs ID tokens"
+            )
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub:
             raise InvalidToken("Token has no sub claim.")
         groups = claims.get("cognito:groups", [])
         if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
             raise InvalidToken("cognito:groups must be a list of group names.")
-        username = claims.get("cognito:username")
+        username = claims.get(USERNAME_CLAIMS.get(str(claims.get("token_use")), "cognito:username"))
         return Identity(
             sub=sub,
             username=username if isinstance(username, str) and username else sub,

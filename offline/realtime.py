@@ -9,9 +9,12 @@ of `POST /graphql`, so it takes the custom domain's path (docs/decisions/0011, "
 endpoint"). The protocol is the one AWS documents in "Building a real-time WebSocket client"
 (AppSync developer guide):
 
-- **Handshake.** `header` is the base64 JSON of the headers that authorize the connection
-  (`{"Authorization": "<user pool ID token>", "host": …}`, or a SigV4 signature of `POST
-  /graphql/connect` with the body `{}`), `payload` is `e30=` (`{}`). The headers are checked as
+- **Handshake.** The headers that authorize the connection (`{"Authorization": "<user pool ID or
+  access token>", "host": …}`, or a SigV4 signature of `POST /graphql/connect` with the body `{}`) come
+  as JSON in base64 in one of two forms: today's clients (Amplify JS v6, AWS's Apollo link) offer a
+  second subprotocol beside `graphql-ws`, `header-<base64url JSON, unpadded>`, and no query string;
+  older ones (gql) send `?header=<base64 JSON>&payload=e30=`. The subprotocol wins when both come; the
+  server answers with `graphql-ws` either way. The headers are checked as
   `POST /graphql` checks its `Authorization` (`AppSyncApi.authenticate`); a connection they do not
   authorize gets `connection_error` (`UnauthorizedException`, `errorCode` 401) and is closed.
 - `connection_init` → `connection_ack` with `connectionTimeoutMs`; then a `ka` at once and every
@@ -78,6 +81,8 @@ if TYPE_CHECKING:
 PATH = "/graphql/realtime"
 """Where the endpoint listens: the path AppSync gives it on a custom domain."""
 SUBPROTOCOL = "graphql-ws"
+HEADER_PROTOCOL_PREFIX = "header-"
+"""The second subprotocol today's clients offer: `header-` and the handshake's headers, base64url JSON."""
 CONNECT_PATH = "/graphql/connect"
 """What a SigV4 signature in the handshake's `header` signs (POST, body `{}`), as AWS documents."""
 CONNECTION_TIMEOUT_MS = 300_000
@@ -228,11 +233,11 @@ class _Connection:
         self.closed = threading.Event()
 
     # -------------------------------------------------------------- lifecycle
-    def run(self, query_string: str) -> None:
+    def run(self, query_string: str, header_protocol: str | None = None) -> None:
         sender = threading.Thread(target=self._send_loop, name="realtime-sender", daemon=True)
         sender.start()
         try:
-            refusal = self._connect(query_string)
+            refusal = self._connect(query_string, header_protocol)
             if refusal is not None:
                 self.push({"type": "connection_error", "payload": {"errors": [refusal]}})
                 self.push(_CLOSE)
@@ -245,9 +250,12 @@ class _Connection:
             sender.join(timeout=2.0)
             self._hang_up()
 
-    def _connect(self, query_string: str) -> dict[str, Any] | None:
-        """The handshake's `header`: None when it authorizes the connection, else the error to send."""
+    def _connect(self, query_string: str, header_protocol: str | None) -> dict[str, Any] | None:
+        """The handshake's headers (the `header-…` subprotocol, else the `header` parameter): None
+        when they authorize the connection, else the error to send."""
         params = _query(query_string)
+        if header_protocol is not None:
+            params = {"header": header_protocol.removeprefix(HEADER_PROTOCOL_PREFIX), "payload": "e30="}
         if "header" not in params or "payload" not in params:
             return {
                 **_error(
@@ -261,8 +269,9 @@ class _Connection:
             if not isinstance(headers, dict):
                 raise ValueError
         except ValueError:
+            where = "header- subprotocol" if header_protocol is not None else "header query string parameter"
             return {
-                **_error("BadRequestException", "The header query string parameter must be base64 JSON."),
+                **_error("BadRequestException", f"The {where} must be base64 JSON."),
                 "errorCode": 400,
             }
         lowered = {str(name).lower(): str(value) for name, value in headers.items()}
@@ -456,6 +465,7 @@ class RealtimeEndpoint:
         offered = [p.strip() for p in str(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL", "")).split(",")]
         if SUBPROTOCOL not in offered:
             return _http_error(start_response, 400, f"The WebSocket subprotocol must be {SUBPROTOCOL}.")
+        header_protocol = next((p for p in offered if p.startswith(HEADER_PROTOCOL_PREFIX)), None)
         sock = environ.get("werkzeug.socket")
         if sock is None:
             return _http_error(start_response, 500, "The real-time endpoint needs werkzeug's server.")
@@ -466,7 +476,7 @@ class RealtimeEndpoint:
         connection = _Connection(self, ws, str(environ.get("REMOTE_ADDR", "127.0.0.1")))
         with self._lock:
             self._connections.add(connection)
-        connection.run(str(environ.get("QUERY_STRING", "")))
+        connection.run(str(environ.get("QUERY_STRING", "")), header_protocol)
         # The response was the upgrade: werkzeug reads this as a client gone, and writes nothing more.
         raise ConnectionError("WebSocket closed")
 

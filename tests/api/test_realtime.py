@@ -680,6 +680,48 @@ def test_the_handshake_header_is_read_as_clients_write_it(live: Live, encode: An
         ws.close()
 
 
+def test_the_handshake_header_in_a_subprotocol_as_amplify_and_apollos_link_send_it(live: Live) -> None:
+    """Amplify JS v6 and aws-appsync-subscription-link offer `graphql-ws` and `header-<base64url JSON,
+    unpadded>` and send no query string; the server picks `graphql-ws`, reads the headers from the
+    other, and refuses a bad token or a header that is not base64 JSON as it does in the query."""
+    header = json.dumps({"Authorization": live.token("alice"), "host": "x", "note": ">>>???"}).encode()
+    encoded = base64.urlsafe_b64encode(header).decode().rstrip("=")
+    assert "-" in encoded or "_" in encoded
+    url = f"{live.url.replace('http', 'ws', 1)}/realtime"
+    ws = WebSocketClient.connect(url, subprotocols=[realtime.SUBPROTOCOL, f"header-{encoded}"])
+    client = RealtimeClient(ws, "x")  # keep-alives skipped
+    try:
+        assert ws.subprotocol == realtime.SUBPROTOCOL
+        ws.send(json.dumps({"type": "connection_init"}))
+        assert client.receive(5)["type"] == "connection_ack"
+        query = json.dumps({"query": ON_CHANGE, "variables": {"id": "b-alice-1"}})
+        authorization = {"Authorization": live.token("alice"), "host": "x"}
+        start = {
+            "id": "s1",
+            "type": "start",
+            "payload": {"data": query, "extensions": {"authorization": authorization}},
+        }
+        ws.send(json.dumps(start))
+        assert client.receive(5) == {"id": "s1", "type": "start_ack"}
+        live.publish("b-alice-1")
+        pushed = client.receive(5)
+        assert pushed["payload"]["data"]["onBookingStatusChanged"]["status"] == "CONFIRMED"
+    finally:
+        ws.close()
+    forged = base64.urlsafe_b64encode(json.dumps({"Authorization": "forged", "host": "x"}).encode())
+    for protocol, error_type in [
+        (f"header-{forged.decode().rstrip('=')}", "UnauthorizedException"),
+        ("header-not*base64", "BadRequestException"),
+    ]:
+        refused = WebSocketClient.connect(url, subprotocols=[realtime.SUBPROTOCOL, protocol])
+        try:
+            error = json.loads(refused.receive(timeout=5))
+            assert error["type"] == "connection_error", error
+            assert error["payload"]["errors"][0]["errorType"] == error_type
+        finally:
+            refused.close() if refused.connected else None
+
+
 # ---------------------------------------------------------------------- the whole stack
 BOOK = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 

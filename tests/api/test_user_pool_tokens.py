@@ -32,9 +32,15 @@ def _cognito() -> Any:
 
 
 def sign_in(
-    stack: OfflineStack, email: str, *, groups: tuple[str, ...] = (), client: str | None = None
+    stack: OfflineStack,
+    email: str,
+    *,
+    groups: tuple[str, ...] = (),
+    client: str | None = None,
+    kind: str = "id",
 ) -> tuple[str, str]:
-    """A user of the stack's pool, signed in as `make smoke` does: (sub, ID token)."""
+    """A user of the stack's pool, signed in as `make smoke` does: (sub, ID token), or with
+    `kind="access"` the access token (what Amplify JS sends in `userPool` mode)."""
     pool, client = stack.resource("UserPool"), client or stack.resource("UserPoolClient")
     cognito = _cognito()
     user = cognito.admin_create_user(
@@ -53,7 +59,7 @@ def sign_in(
         AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
     )["AuthenticationResult"]
     sub = next(a["Value"] for a in user["Attributes"] if a["Name"] == "sub")
-    return sub, str(result["IdToken"])
+    return sub, str(result["IdToken" if kind == "id" else "AccessToken"])
 
 
 def _moto_key() -> jwt.PyJWK:
@@ -105,10 +111,15 @@ def test_moto_signs_in_with_the_admin_password_flow_although_a_client_does_not_l
     assert claims["iss"] == f"https://cognito-idp.{REGION}.amazonaws.com/{stack.resource('UserPool')}"
 
 
-def test_a_pool_user_id_token_is_the_caller_and_its_groups_are_appsync_groups(stack: OfflineStack) -> None:
+@pytest.mark.parametrize("kind", ["id", "access"])
+def test_a_pool_users_id_or_access_token_is_the_caller_and_its_groups_are_appsync_groups(
+    stack: OfflineStack, kind: str
+) -> None:
+    """AppSync takes both of a user pool's tokens; each carries `sub` and `cognito:groups`."""
     stack.put_flight("F1", seats=5)
-    sub, token = sign_in(stack, f"customer-{uuid.uuid4().hex[:6]}@example.com")
-    _, admin = sign_in(stack, f"admin-{uuid.uuid4().hex[:6]}@example.com", groups=("Admin",))
+    sub, token = sign_in(stack, f"customer-{uuid.uuid4().hex[:6]}@example.com", kind=kind)
+    _, admin = sign_in(stack, f"admin-{uuid.uuid4().hex[:6]}@example.com", groups=("Admin",), kind=kind)
+    assert jwt.decode(token, options={"verify_signature": False})["token_use"] == kind
     card = f"tok_visa_{uuid.uuid4().hex[:8]}"
 
     booked = stack.graphql(
@@ -157,8 +168,11 @@ def _forged(stack: OfflineStack, token: str) -> dict[str, str]:
             algorithm="RS256",
             headers={"kid": "dummy"},
         ),
-        "an access token": jwt.encode(
+        "an ID token relabelled as an access token (no client_id)": jwt.encode(
             {**claims, "token_use": "access"}, moto_key.key, algorithm="RS256", headers={"kid": "dummy"}
+        ),
+        "a refresh token's use": jwt.encode(
+            {**claims, "token_use": "refresh"}, moto_key.key, algorithm="RS256", headers={"kid": "dummy"}
         ),
         "a key id the pool does not list": jwt.encode(
             claims, moto_key.key, algorithm="RS256", headers={"kid": "rotated-away"}
