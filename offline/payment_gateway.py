@@ -132,6 +132,8 @@ class PaymentGateway:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._released.set()
         self._state = _State()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -195,6 +197,15 @@ class PaymentGateway:
         with self._lock:
             self._state.outage = on
 
+    def set_hold(self, on: bool) -> None:
+        """Model a slow API: while on, every payment request waits (at most `HOLD_LIMIT` seconds) before
+        it is processed. A client test holds the sagas at Collect Payment, subscribes to a booking's
+        changes, then releases: the push it waits for cannot come before it listens."""
+        if on:
+            self._released.clear()
+        else:
+            self._released.set()
+
     def lose_next_answers(self, path: str, count: int = 1) -> None:
         """Model an answer lost after the write (timeout, dropped connection),
         the case that only idempotency keys make safe to retry."""
@@ -238,6 +249,7 @@ class PaymentGateway:
         """Let one running server be shared by many tests without leakage."""
         with self._lock:
             self._state = _State()
+        self._released.set()
 
     # -- request processing ---------------------------------------------
 
@@ -258,6 +270,7 @@ class PaymentGateway:
         path = urlsplit(target).path
         if path.startswith(CONTROL_PREFIX):
             return self._control(method, path, body)
+        self._released.wait(HOLD_LIMIT)
         with self._lock:
             state = self._state
             state.requests[path] = state.requests.get(path, 0) + 1
@@ -294,19 +307,22 @@ class PaymentGateway:
         """What tests of the offline server read and switch over HTTP: the ledger and the outage.
 
         `GET /_offline/ledger` lists every charge record; `POST /_offline/outage {"on": true}` switches
-        the outage. Not part of the Payment API's contract: the real API has no such paths.
+        the outage, `POST /_offline/hold {"on": true}` the hold (`set_hold`). Not part of the Payment
+        API's contract: the real API has no such paths.
         """
         if path == CONTROL_PREFIX + "ledger" and method == "GET":
             return 200, {"charges": [dataclasses.asdict(record) for record in self.charges().values()]}
-        if path == CONTROL_PREFIX + "outage" and method == "POST":
+        switches = {"outage": self.set_outage, "hold": self.set_hold}
+        name = path.removeprefix(CONTROL_PREFIX)
+        if name in switches and method == "POST":
             try:
                 on = json.loads(body or b"{}").get("on")
             except (ValueError, AttributeError):
                 on = None
             if not isinstance(on, bool):
                 return 400, {"error": "invalid_request", "message": 'send {"on": true} or {"on": false}'}
-            self.set_outage(on)
-            return 200, {"outage": on}
+            switches[name](on)
+            return 200, {name: on}
         return 404, {"error": "not_found", "message": f"no route for {path}"}
 
     def _answer(
@@ -492,6 +508,8 @@ class _Server(ThreadingHTTPServer):
 
 
 CONTROL_PREFIX = "/_offline/"
+HOLD_LIMIT = 30.0
+"""Seconds a held payment request waits at most: a test that forgets to release does not hang."""
 
 
 class _Handler(BaseHTTPRequestHandler):

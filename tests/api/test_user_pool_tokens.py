@@ -14,9 +14,11 @@ from typing import Any
 import boto3
 import jwt
 import pytest
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.utilities.utils import load_resource
+from pycognito.aws_srp import AWSSRP
 
 from offline import template as cfn
 from offline.stack import TEMPLATE, OfflineStack
@@ -93,6 +95,37 @@ def test_the_template_user_pool_its_admin_group_and_web_client_are_created_in_co
     assert stack.deployment.outputs["UserPoolId"] == pool["Id"]
     assert stack.deployment.outputs["UserPoolClientId"] == client["ClientId"]
     assert "UserPool" not in stack.deployment.skipped
+
+
+def test_srp_sign_in_takes_the_right_password_and_refuses_a_wrong_one(stack: OfflineStack) -> None:
+    """Amplify's default sign-in is USER_SRP_AUTH; moto alone would sign anyone in with any password
+    (`offline.cognito_srp`). pycognito's AWSSRP, a client written against Cognito, is the judge: the
+    right password gets the user's tokens, a wrong one Cognito's NotAuthorizedException, and a
+    signature answered twice (a replay) is refused too."""
+    email = f"srp-{uuid.uuid4().hex[:6]}@example.com"
+    sub, _ = sign_in(stack, email)
+    pool, client = stack.resource("UserPool"), stack.resource("UserPoolClient")
+
+    def srp(password: str) -> AWSSRP:
+        return AWSSRP(username=email, password=password, pool_id=pool, client_id=client, client=_cognito())
+
+    tokens = srp(PASSWORD).authenticate_user()["AuthenticationResult"]
+    claims = stack.tokens.verify(tokens["AccessToken"]).claims
+    assert (claims["sub"], claims["token_use"]) == (sub, "access")
+    with pytest.raises(ClientError) as wrong:
+        srp(PASSWORD + "x").authenticate_user()
+    assert wrong.value.response["Error"]["Code"] == "NotAuthorizedException"
+    assert wrong.value.response["Error"]["Message"] == "Incorrect username or password."
+
+    user = srp(PASSWORD)
+    challenge = _cognito().initiate_auth(
+        ClientId=client, AuthFlow="USER_SRP_AUTH", AuthParameters=user.get_auth_params()
+    )
+    answer = user.process_challenge(challenge["ChallengeParameters"], user.get_auth_params())
+    respond = {"ClientId": client, "ChallengeName": "PASSWORD_VERIFIER", "ChallengeResponses": answer}
+    assert "AuthenticationResult" in _cognito().respond_to_auth_challenge(**respond)
+    with pytest.raises(ClientError):
+        _cognito().respond_to_auth_challenge(**respond)
 
 
 def test_moto_signs_in_with_the_admin_password_flow_although_a_client_does_not_list_it(

@@ -157,6 +157,22 @@ def test_outage_is_unavailable_and_changes_nothing(gateway: PaymentGateway, clie
     assert _ledger(gateway, token).captures == 1
 
 
+def test_a_hold_over_http_keeps_a_capture_waiting_until_released(gateway: PaymentGateway) -> None:
+    """`POST /_offline/hold` (what client tests use to be listening before a saga can finish): a
+    capture sent while held is not processed until the hold is released, then once."""
+    token, client = _token(), PaymentClient(gateway.url, timeout_seconds=10.0)
+    assert _raw_post(f"{gateway.url}/_offline/hold", b'{"on": true}', {}) == (200, {"hold": True})
+    with ThreadPoolExecutor(1) as pool:
+        capture = pool.submit(_capture, client, token)
+        with pytest.raises(TimeoutError):
+            capture.result(timeout=0.5)
+        assert gateway.charges() == {}
+        assert _raw_post(f"{gateway.url}/_offline/hold", b'{"on": false}', {}) == (200, {"hold": False})
+        capture.result(timeout=5)
+    assert _ledger(gateway, token).captures == 1
+    assert _raw_post(f"{gateway.url}/_offline/hold", b'{"on": 1}', {})[0] == 400
+
+
 def test_lost_answer_retry_with_same_key_returns_original_capture(
     gateway: PaymentGateway, client: PaymentClient
 ) -> None:
