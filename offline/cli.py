@@ -221,7 +221,8 @@ def _serve(
     print(f"               {stack.resource('CancelBookingSaga')}")
     pool = stack.user_pool()
     if pool is not None:
-        print(f"  User pool    {pool.pool_id}   (moto's Cognito: its users' ID tokens are accepted too)")
+        print(f"  User pool    {pool.pool_id}   (moto's Cognito: its users' ID and access tokens work too)")
+        print(f"  App client   {stack.resource('UserPoolClient')}   (Amplify's userPoolClientId)")
     print(f"  Flights      {', '.join(flights)}")
     print("  A token:     .venv/bin/python -m offline token --sub alice   (Admin: add --group Admin)")
     print(f"  Token key    {key_file}   (made for this run, removed when it stops)")
