@@ -285,6 +285,8 @@ class RunningServer:
     pid: int
     key: str
     path: Path
+    ca_file: str | None = None
+    """The CA a client of a `--tls` server trusts (`offline.tls`); None for http."""
 
     def tokens(self) -> TokenIssuer:
         """An issuer whose tokens this server accepts."""
@@ -302,8 +304,9 @@ def server_key_file(port: int) -> Path:
     return server_key_dir() / f"server-{port}.json"
 
 
-def publish_server_key(url: str, port: int, key: str) -> Path:
-    """Write the server's key for this user alone (directory 0700, file 0600); remove it at shutdown."""
+def publish_server_key(url: str, port: int, key: str, ca_file: Path | None = None) -> Path:
+    """Write the server's key (and with TLS the CA its clients trust) for this user alone (directory
+    0700, file 0600); remove it at shutdown."""
     directory = server_key_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     directory.chmod(0o700)
@@ -311,7 +314,8 @@ def publish_server_key(url: str, port: int, key: str) -> Path:
     path.unlink(missing_ok=True)  # a server killed before it could remove its own
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as out:
-        json.dump({"url": url, "port": port, "pid": os.getpid(), "key": key}, out)
+        record = {"url": url, "port": port, "pid": os.getpid(), "key": key}
+        json.dump({**record, "ca_file": str(ca_file)} if ca_file else record, out)
     return path
 
 
@@ -364,7 +368,10 @@ def _read(path: Path) -> RunningServer | None:
     """The server a key file names, if that server is still running (a killed one leaves its file)."""
     try:
         data = json.loads(path.read_text())
-        server = RunningServer(str(data["url"]), int(data["port"]), int(data["pid"]), str(data["key"]), path)
+        ca_file = str(data["ca_file"]) if data.get("ca_file") else None
+        server = RunningServer(
+            str(data["url"]), int(data["port"]), int(data["pid"]), str(data["key"]), path, ca_file
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:

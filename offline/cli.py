@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.command == "token":
         if args.pool_user:
-            print(_pool_token(server.url, args.pool_user, args.group))
+            print(_pool_token(server, args.pool_user, args.group))
             return 0
         print(
             server.tokens().mint(
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _demo(server)
 
 
-def _pool_token(url: str, email: str, groups: Sequence[str]) -> str:
+def _pool_token(server: RunningServer, email: str, groups: Sequence[str]) -> str:
     """Sign `email` in to the user pool of the server's stack, as `make smoke` does: the user is created
     (no invitation) if missing, given a fresh random password and `groups`, and signed in with
     ADMIN_USER_PASSWORD_AUTH on the template's web client."""
@@ -132,13 +132,16 @@ def _pool_token(url: str, email: str, groups: Sequence[str]) -> str:
 
     import boto3
 
+    url, verify = server.url, server.ca_file or True
     cloudformation = boto3.client(
-        "cloudformation", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS
+        "cloudformation", endpoint_url=url, region_name=REGION, verify=verify, **OFFLINE_CREDENTIALS
     )
     [stack] = cloudformation.describe_stacks(StackName="booking-offline")["Stacks"]
     outputs = {output["OutputKey"]: output["OutputValue"] for output in stack["Outputs"]}
     pool, client = outputs["UserPoolId"], outputs["UserPoolClientId"]
-    cognito = boto3.client("cognito-idp", endpoint_url=url, region_name=REGION, **OFFLINE_CREDENTIALS)
+    cognito = boto3.client(
+        "cognito-idp", endpoint_url=url, region_name=REGION, verify=verify, **OFFLINE_CREDENTIALS
+    )
     with contextlib.suppress(cognito.exceptions.UsernameExistsException):
         cognito.admin_create_user(UserPoolId=pool, Username=email, MessageAction="SUPPRESS")
     password = "Offline-" + secrets.token_urlsafe(18) + "aZ9"
@@ -200,7 +203,12 @@ def _serve(
         context = certificate.server_context() if certificate is not None else None
         server = OfflineServer(stack, host, port, ssl_context=context)
         stack.publish_stack(f"{server.url}/graphql")  # describe-stacks answers as for a deployed stack
-        key_file = publish_server_key(server.url, int(server.url.rsplit(":", 1)[1]), stack.tokens.secret)
+        key_file = publish_server_key(
+            server.url,
+            int(server.url.rsplit(":", 1)[1]),
+            stack.tokens.secret,
+            certificate.ca_file if certificate is not None else None,
+        )
     except Exception:
         if certificate is not None:
             certificate.remove()
