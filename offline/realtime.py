@@ -73,6 +73,7 @@ from graphql import (
 from graphql.language import DocumentNode, FragmentDefinitionNode, OperationDefinitionNode
 from wsproto.utilities import LocalProtocolError
 
+from offline import changes
 from offline.auth import IamCaller, Identity, InvalidToken
 
 if TYPE_CHECKING:
@@ -499,6 +500,7 @@ class RealtimeEndpoint:
         with self._lock:
             if not subscription.connection.closed.is_set():
                 self._registry.setdefault(subscription.field_name, set()).add(subscription)
+        changes.notify()  # a test waiting for a client to be listening (`subscriptions`) is told
 
     def _unregister(self, subscription: _Subscription) -> None:
         with self._lock:

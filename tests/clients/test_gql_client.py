@@ -10,14 +10,19 @@ The customer runs once with the user pool's ID token and once with its access to
 signs its mutation with SigV4 (`AppSyncIAMAuthentication`), as the sagas' functions do.
 
 The push cannot be missed or raced: the Payment API is held (`PaymentGateway.set_hold`) while the
-customer books, so the saga waits at Collect Payment until the subscription's `start_ack` has come.
+customer books, so the saga waits at Collect Payment until the server has registered the client's
+subscription.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +37,7 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError
 from pycognito.aws_srp import AWSSRP
 
+from offline import changes
 from offline.auth import IamCaller
 from offline.server import OfflineServer
 from offline.stack import OfflineStack
@@ -39,6 +45,7 @@ from offline.template import ACCOUNT_ID, REGION
 from offline.tls import RunCertificate
 from tests.conftest import unique_token
 
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Gql-" + uuid.uuid4().hex[:12] + "a1A!"
 BOOK_TEXT = "mutation($i: CreateBookingInput!) { processBooking(input: $i) { id status } }"
 BOOK = gql(BOOK_TEXT)
@@ -62,21 +69,6 @@ def tls_server(stack: OfflineStack, certificate: RunCertificate) -> Iterator[Off
     server.start()
     yield server
     server.shutdown()
-
-
-class _ObservedTransport(AppSyncWebsocketsTransport):
-    """gql's AppSync transport, telling the test when the server acknowledged the subscription
-    (gql reads `start_ack` and keeps it to itself); nothing else changed."""
-
-    def __init__(self, *args: Any, acknowledged: asyncio.Event, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.acknowledged = acknowledged
-
-    def _parse_answer(self, answer: str) -> Any:
-        parsed = super()._parse_answer(answer)
-        if parsed[0] == "start_ack":
-            self.acknowledged.set()
-        return parsed
 
 
 def _user(stack: OfflineStack, name: str) -> str:
@@ -106,11 +98,20 @@ def _http(server: OfflineServer, certificate: RunCertificate, auth: Any) -> Clie
     return Client(transport=transport)
 
 
+def listening(stack: OfflineStack, count: int = 1) -> None:
+    """Return once the server has registered `count` subscriptions (told at each registration)."""
+    changes.wait_until(
+        lambda: stack.api.realtime.subscriptions("onBookingStatusChanged") >= count,
+        15,
+        f"{count} onBookingStatusChanged subscription(s) registered",
+    )
+
+
 async def _book_and_follow(
     server: OfflineServer, certificate: RunCertificate, stack: OfflineStack, token: str, flight: str
 ) -> tuple[str, list[dict[str, Any]]]:
-    """processBooking with payments held, subscribe, release at `start_ack`: (booking id, the pushes
-    up to CONFIRMED)."""
+    """processBooking with payments held, subscribe, release once the server has registered the
+    subscription: (booking id, the pushes up to CONFIRMED)."""
     host = urlsplit(server.url).netloc
     auth = AppSyncJWTAuthentication(host=host, jwt=token)
     stack.gateway.set_hold(True)
@@ -119,12 +120,10 @@ async def _book_and_follow(
             request = {"paymentToken": unique_token(), "bookingOutboundFlightId": flight}
             booked = await session.execute(BOOK, variable_values={"i": request})
         booking_id = booked["processBooking"]["id"]
-        acknowledged = asyncio.Event()
-        transport = _ObservedTransport(
+        transport = AppSyncWebsocketsTransport(
             url=f"{server.url}/graphql/realtime",  # gql's form for a custom domain: wss:// is derived
             auth=auth,
             ssl=certificate.client_context(),
-            acknowledged=acknowledged,
         )
         pushes: list[dict[str, Any]] = []
 
@@ -136,7 +135,7 @@ async def _book_and_follow(
                         return
 
         following = asyncio.create_task(follow())
-        await asyncio.wait_for(acknowledged.wait(), timeout=15)
+        await asyncio.to_thread(listening, stack)
         stack.gateway.set_hold(False)
         await asyncio.wait_for(following, timeout=30)
     finally:
@@ -238,3 +237,51 @@ def test_the_publisher_signs_with_sigv4_through_gql_and_an_unknown_key_is_refuse
         asyncio.run(publish(signer("ASIAUNKNOWNKEY00000", "wrong")))
     assert refused.value.errors is not None
     assert refused.value.errors[0]["errorType"] == "UnauthorizedException"
+
+
+def readme_block(marker: str) -> str:
+    """The README's block after `<!-- front-end: <marker> -->`, as written."""
+    readme = (ROOT / "README.md").read_text()
+    [block] = re.findall(rf"<!-- front-end: {marker} -->\s*```\w+\n(.*?)```", readme, re.S)
+    return str(block)
+
+
+def test_the_readmes_gql_lines_run_as_written(
+    stack: OfflineStack, tls_server: OfflineServer, certificate: RunCertificate
+) -> None:
+    """ "Use it from your front end": the gql lines, with a booking of the user's still running (its
+    payment held until the lines' subscription is registered), print it and then its CONFIRMED push."""
+    flight = f"GQL-{uuid.uuid4().hex[:6]}"
+    stack.put_flight(flight, seats=5)
+    token = _sign_in(stack, _user(stack, "readme"), PASSWORD)["IdToken"]
+    stack.gateway.set_hold(True)
+    try:
+        request = {"paymentToken": unique_token(), "bookingOutboundFlightId": flight}
+        booking_id = stack.graphql(BOOK_TEXT, {"i": request}, token=token)["data"]["processBooking"]["id"]
+        lines = subprocess.Popen(  # noqa: S603 - the README's own lines
+            ["bash", "-euo", "pipefail", "-c", readme_block("gql")],  # noqa: S607
+            cwd=ROOT,
+            env={
+                "URL": tls_server.url,
+                "SSL_CERT_FILE": str(certificate.ca_file),
+                "TOKEN": token,
+                "ID": booking_id,
+                "PATH": os.environ["PATH"],
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            listening(stack)
+        finally:
+            stack.gateway.set_hold(False)
+        out, err = lines.communicate(timeout=60)
+    finally:
+        stack.gateway.set_hold(False)
+    assert lines.returncode == 0, err
+    reference = stack.booking(booking_id)["bookingReference"]  # type: ignore[index]
+    assert out.splitlines() == [
+        f"still running: [{{'id': '{booking_id}', 'status': 'UNCONFIRMED'}}]",
+        f"pushed: {{'status': 'CONFIRMED', 'bookingReference': '{reference}', 'reason': None}}",
+    ]
