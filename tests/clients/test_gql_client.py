@@ -22,6 +22,7 @@ import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -219,7 +220,7 @@ def test_the_publisher_signs_with_sigv4_through_gql_and_an_unknown_key_is_refuse
         "id": str(uuid.uuid4()),
         "customer": "listener",
         "status": "CONFIRMED",
-        "occurredAt": "2026-01-01T00:00:00Z",
+        "occurredAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
     async def publish(auth: AppSyncIAMAuthentication) -> dict[str, Any]:
