@@ -32,12 +32,15 @@ TLS ?=
 
 venv: $(STAMP)
 
+# uv (from PyPI, pinned) installs into the venv what pip would, with the same pins: on 2 cores a fresh
+# .venv took 32 s with pip and a warm cache, 8.7 s with uv and an empty one (checkov's: 7 s).
 # setuptools notes on every editable install of two package roots (src/booking, offline) that a
 # same-named folder in the working directory would win over the installed one: here it is that folder.
+UV_VERSION := 0.9.5
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
 lint: venv
@@ -49,8 +52,8 @@ lint: venv
 $(CHECKOV_STAMP):
 	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(CHECKOV_VENV)/bin/uv pip install --quiet --python $(CHECKOV_VENV)/bin/python checkov==$(CHECKOV_VERSION)
 	touch $@
 
 # template.yaml against checkov's policies; .checkov.yaml lists each skipped check with its reason.
@@ -61,10 +64,11 @@ checkov: $(CHECKOV_STAMP)
 # wait on sagas and sandboxes, so two cores run the suite in little more than half the time.
 TEST_WORKERS ?= 2
 
-# The two virtual environments are made side by side (-j2); the wall time and the 10 slowest tests
-# are printed at the end, pass or fail.
-test: $(STAMP) $(CHECKOV_STAMP)
+# The two virtual environments are made side by side (-j2); the wall time (from the start, the virtual
+# environments included) and the 10 slowest tests are printed at the end, pass or fail.
+test:
 	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory -j2 $(STAMP) $(CHECKOV_STAMP) && \
 	$(MAKE) --no-print-directory -j2 lint checkov && \
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=10; \
 	status=$$?; \
