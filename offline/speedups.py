@@ -12,6 +12,10 @@ one core's worth of GIL, so CPU it spends on bookkeeping is throughput the lapto
   parser at every evaluation: `cache_json_paths()` parses each path text once. A parsed path is not
   changed by finding or updating with it.
 
+- moto's server routing (`DomainDispatcherApplication.get_backend_for_host`), which lists moto's
+  package directory and stats each entry at every request to learn its service names:
+  `cache_moto_modules()` lists it once. The directory does not change while the server runs.
+
 (The state machine interpreter's clients are made once per role and service: `offline.iam`; a
 GraphQL request's parse and validation are kept per query text: `offline.appsync`.)
 """
@@ -24,6 +28,7 @@ from typing import Any
 
 import jsonpath_ng
 import jsonpath_ng.ext
+from moto import backends as moto_backends
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -32,6 +37,7 @@ from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.utils import json_path
 
 _moto_transact = DynamoDBBackend.transact_write_items
+_moto_list_modules = moto_backends.list_of_moto_modules
 
 
 class _CopyKeepingTables:
@@ -115,6 +121,17 @@ def cache_json_paths() -> None:
     result_path.parse = _parse
 
 
+@functools.lru_cache(maxsize=1)
+def _moto_modules() -> tuple[str, ...]:
+    return tuple(_moto_list_modules())
+
+
+def cache_moto_modules() -> None:
+    """moto's service modules listed once; safe to call again."""
+    moto_backends.list_of_moto_modules = _moto_modules
+
+
 def install() -> None:
     per_item_transaction_rollback()
     cache_json_paths()
+    cache_moto_modules()
