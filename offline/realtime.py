@@ -408,7 +408,6 @@ class _Connection:
             self, message_id, request["query"], variables, operation_name, identity, headers
         )
         self.subscriptions[message_id] = subscription
-        self.push({"type": "start_ack", "id": message_id})  # before any data of this subscription
         self.endpoint._register(subscription)
 
     def _stop(self, message_id: str) -> None:
@@ -497,9 +496,13 @@ class RealtimeEndpoint:
             return sum(len(subscriptions) for subscriptions in self._registry.values())
 
     def _register(self, subscription: _Subscription) -> None:
+        """Registered, then `start_ack` queued, under the registry's lock: a client that acts on
+        `start_ack` is already subscribed, and a mutation that finds the subscription in the registry
+        (after the lock) queues its data behind the `start_ack`."""
         with self._lock:
             if not subscription.connection.closed.is_set():
                 self._registry.setdefault(subscription.field_name, set()).add(subscription)
+                subscription.connection.push({"type": "start_ack", "id": subscription.id})
         changes.notify()  # a test waiting for a client to be listening (`subscriptions`) is told
 
     def _unregister(self, subscription: _Subscription) -> None:

@@ -363,3 +363,59 @@ def test_the_scripts_refuse_to_run_without_their_configuration(node_modules: Pat
         assert ran.returncode == 2, ran
         assert "missing environment variables: GRAPHQL_URL" in ran.stderr
         assert ran.stdout == ""
+
+
+def readme_block(marker: str) -> str:
+    """The README's block after `<!-- front-end: <marker> -->`, as written."""
+    readme = (ROOT / "README.md").read_text()
+    [block] = re.findall(rf"<!-- front-end: {marker} -->\s*```\w+\n(.*?)```", readme, re.S)
+    return str(block)
+
+
+def test_the_readmes_amplify_lines_run_as_written(node_modules: Path, server: TlsServer, pool: Pool) -> None:
+    """ "Use it from your front end": the Amplify lines, with the banner's values put where the README
+    says and a user of the pool, sign in, book, and print `listening` then the CONFIRMED push (the
+    payment held until `listening`). Node gets the `ws` package as its WebSocket, as the README says."""
+    username, password = pool.user("readme")
+    block = readme_block("amplify")
+    values = {
+        "'https://127.0.0.1:4000'": f"'{server.url}'",
+        "'eu-west-1_…'": f"'{pool.id}'",
+        "'…client id'": f"'{pool.client_id}'",
+        "'ana@example.com'": f"'{username}'",
+        "'Correct-horse-9'": f"'{password}'",
+    }
+    for placeholder, value in values.items():
+        assert block.count(placeholder) == 1, placeholder
+        block = block.replace(placeholder, value)
+    script = HERE / f".readme-amplify-{uuid.uuid4().hex[:8]}.mjs"
+    script.write_text("import WebSocket from 'ws';\nglobalThis.WebSocket = WebSocket;\n" + block)
+    environment = {**os.environ, "NODE_EXTRA_CA_CERTS": str(server.ca_file)}
+    server.hold_payments(True)
+    process = subprocess.Popen(  # noqa: S603 - node on the README's lines
+        [str(NODE), script.name],
+        cwd=HERE,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    printed: list[str] = []
+    watchdog = threading.Timer(SCRIPT_SECONDS, process.kill)  # a script that hangs ends its output
+    watchdog.start()
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            printed.append(line.rstrip())
+            if printed[-1] == "listening":
+                server.hold_payments(False)
+            if line.startswith("pushed: CONFIRMED"):
+                break
+    finally:
+        watchdog.cancel()
+        server.hold_payments(False)
+        process.kill()
+        _, errors = process.communicate(timeout=10)
+        script.unlink(missing_ok=True)
+    assert printed[0] == "listening", (printed, errors)
+    assert re.fullmatch(r"pushed: CONFIRMED [A-Z2-9]{6}", printed[-1]), (printed, errors)

@@ -53,7 +53,8 @@ def _dated_lines(root: Path) -> list[str]:
     found = []
     for folder in SCANNED:
         for path in sorted((root / folder).rglob("*")):
-            if path.suffix not in SUFFIXES or "__pycache__" in path.parts or not path.is_file():
+            skipped = {"__pycache__", "node_modules"}  # node_modules: third-party packages, not ours
+            if path.suffix not in SUFFIXES or skipped & set(path.parts) or not path.is_file():
                 continue
             for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
                 for match in ISO_DATE.finditer(line):
