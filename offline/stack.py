@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from offline import aws, changes, cognito_srp, iam, speedups, stepfunctions
+from offline import aws, changes, cognito_srp, cognito_tokens, iam, speedups, stepfunctions
 from offline.appsync import AppSyncApi
 from offline.auth import IamCaller, TokenIssuer, UserPool
 from offline.deployer import Deployment, deploy, undeploy
@@ -104,6 +104,7 @@ class OfflineStack:
         stepfunctions.cache_definition_parses()
         speedups.install()
         cognito_srp.install()
+        cognito_tokens.install()
         stepfunctions.notify_changes()
         stepfunctions.keep_stops()
         stepfunctions.time_tasks_without_queueing()

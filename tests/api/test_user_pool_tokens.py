@@ -8,6 +8,8 @@ import hmac
 import json
 import secrets
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -21,6 +23,7 @@ from moto.utilities.utils import load_resource
 from pycognito.aws_srp import AWSSRP
 
 from offline import template as cfn
+from offline.server import OfflineServer
 from offline.stack import TEMPLATE, OfflineStack
 from offline.template import REGION
 
@@ -126,6 +129,50 @@ def test_srp_sign_in_takes_the_right_password_and_refuses_a_wrong_one(stack: Off
     assert "AuthenticationResult" in _cognito().respond_to_auth_challenge(**respond)
     with pytest.raises(ClientError):
         _cognito().respond_to_auth_challenge(**respond)
+
+
+def test_a_session_refreshes_with_get_tokens_from_refresh_token_until_sign_out_revokes_it(
+    stack: OfflineStack, served: OfflineServer
+) -> None:
+    """Amplify refreshes with GetTokensFromRefreshToken and signs out with RevokeToken, unsigned JSON
+    to the endpoint (X-Amz-Target), which moto answered with a 500 page: a session open for an hour
+    ended there. Now the refresh gives fresh tokens the API takes, and after RevokeToken it is
+    Cognito's NotAuthorizedException, as is a token revoked by another app client."""
+    email = f"refresh-{uuid.uuid4().hex[:6]}@example.com"
+    sub, _ = sign_in(stack, email)
+    pool, client = stack.resource("UserPool"), stack.resource("UserPoolClient")
+    refresh = _cognito().admin_initiate_auth(
+        UserPoolId=pool,
+        ClientId=client,
+        AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD},
+    )["AuthenticationResult"]["RefreshToken"]
+
+    def call(operation: str, body: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            served.url,
+            data=json.dumps(body).encode(),
+            headers={
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"AWSCognitoIdentityProviderService.{operation}",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    status, refreshed = call("GetTokensFromRefreshToken", {"ClientId": client, "RefreshToken": refresh})
+    assert status == 200, refreshed
+    for kind in ("IdToken", "AccessToken"):
+        assert stack.tokens.verify(refreshed["AuthenticationResult"][kind]).sub == sub
+    other = _cognito().create_user_pool_client(UserPoolId=pool, ClientName="other")["UserPoolClient"]
+    assert call("RevokeToken", {"ClientId": other["ClientId"], "Token": refresh})[0] == 400
+    assert call("RevokeToken", {"ClientId": client, "Token": refresh}) == (200, {})
+    status, refused = call("GetTokensFromRefreshToken", {"ClientId": client, "RefreshToken": refresh})
+    assert (status, refused["__type"]) == (400, "NotAuthorizedException")
 
 
 def test_moto_signs_in_with_the_admin_password_flow_although_a_client_does_not_list_it(
