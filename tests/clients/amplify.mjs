@@ -26,13 +26,14 @@ import {
 	report,
 	step,
 	tokenKind,
+	sessionSteps,
 	tokensSentStep,
 } from './steps.mjs';
 
 const config = configuration();
 // After steps.mjs (the WebSocket global), as a browser app's bundle would have one.
 const { Amplify } = await import('aws-amplify');
-const { signIn, fetchAuthSession } = await import('aws-amplify/auth');
+const { signIn, signOut, fetchAuthSession } = await import('aws-amplify/auth');
 const { generateClient, CONNECTION_STATE_CHANGE, ConnectionState } = await import('aws-amplify/api');
 const { Hub } = await import('aws-amplify/utils');
 
@@ -89,7 +90,7 @@ const signedIn = await step('sign_in', async () => {
 	return [Boolean(tokens?.idToken && tokens?.accessToken), detail, true];
 });
 
-const AFTER_SIGN_IN = ['book', 'subscribe', 'push_confirmed', 'get_booking_by_status', 'foreign_booking_refused', 'tokens_sent'];
+const AFTER_SIGN_IN = ['book', 'subscribe', 'push_confirmed', 'get_booking_by_status', 'foreign_booking_refused', 'tokens_sent', 'session_refreshed', 'signed_out'];
 if (!signedIn) {
 	for (const name of AFTER_SIGN_IN) notRun(name, 'sign_in');
 	finish();
@@ -205,6 +206,9 @@ await step('foreign_booking_refused', async () => {
 
 // 8. What Amplify put on the wire for this TOKEN_KIND.
 tokensSentStep(config, { handshakeMustMatch: false });
+
+// 9. A forced refresh and the sign-out, as a page open for an hour and then closed.
+await sessionSteps(fetchAuthSession, signOut);
 
 subscription?.unsubscribe();
 finish();

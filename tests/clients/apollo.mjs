@@ -24,13 +24,14 @@ import {
 	startAcknowledged,
 	step,
 	tokenKind,
+	sessionSteps,
 	tokensSentStep,
 } from './steps.mjs';
 
 const config = configuration();
 // After steps.mjs (the WebSocket global).
 const { Amplify } = await import('aws-amplify');
-const { signIn, fetchAuthSession } = await import('aws-amplify/auth');
+const { signIn, signOut, fetchAuthSession } = await import('aws-amplify/auth');
 const { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql } = await import('@apollo/client');
 const { AUTH_TYPE, createAuthLink } = await import('aws-appsync-auth-link');
 const { CONTROL_EVENTS_KEY, createSubscriptionHandshakeLink } = await import(
@@ -84,7 +85,7 @@ const signedIn = await step('sign_in', async () => {
 	return [tokenKind(token) === config.TOKEN_KIND, detail, true];
 });
 
-const AFTER_SIGN_IN = ['book', 'subscribe', 'push_confirmed', 'get_booking_by_status', 'foreign_booking_refused', 'tokens_sent'];
+const AFTER_SIGN_IN = ['book', 'subscribe', 'push_confirmed', 'get_booking_by_status', 'foreign_booking_refused', 'tokens_sent', 'session_refreshed', 'signed_out'];
 if (!signedIn) {
 	for (const name of AFTER_SIGN_IN) notRun(name, 'sign_in');
 	finish();
@@ -198,6 +199,9 @@ await step('foreign_booking_refused', async () => {
 
 // 8. What the links put on the wire: the TOKEN_KIND token everywhere, the handshake included.
 tokensSentStep(config, { handshakeMustMatch: true });
+
+// 9. A forced refresh and the sign-out, as a page open for an hour and then closed.
+await sessionSteps(fetchAuthSession, signOut);
 
 subscription?.unsubscribe();
 finish();

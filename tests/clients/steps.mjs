@@ -279,3 +279,25 @@ export function tokensSentStep(config, { handshakeMustMatch }) {
 		.join('; ');
 	report('tokens_sent', httpOk && startOk && handshakeOk, detail);
 }
+
+/**
+ * The session's end as a page lives it: a forced refresh (what Amplify does when the access token
+ * expires, an hour in) gives new tokens through GetTokensFromRefreshToken, then signOut revokes the
+ * refresh token (RevokeToken) and a refresh after it gets nothing.
+ */
+export async function sessionSteps(fetchAuthSession, signOut) {
+	cognitoCalls(); // what came before is not this step's
+	await step('session_refreshed', async () => {
+		const before = (await fetchAuthSession()).tokens?.accessToken?.toString();
+		await new Promise(resolve => setTimeout(resolve, 1100)); // a new token has a later iat
+		const after = (await fetchAuthSession({ forceRefresh: true })).tokens?.accessToken?.toString();
+		const calls = cognitoCalls();
+		const ok = Boolean(after) && after !== before && calls.includes('GetTokensFromRefreshToken 200');
+		return [ok, `Cognito: ${calls}; new access token: ${Boolean(after) && after !== before}`];
+	});
+	await step('signed_out', async () => {
+		await signOut();
+		const calls = cognitoCalls();
+		return [calls.includes('RevokeToken 200'), `Cognito: ${calls}`];
+	});
+}

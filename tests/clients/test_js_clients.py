@@ -57,6 +57,8 @@ STEPS = [
     "get_booking_by_status",
     "foreign_booking_refused",
     "tokens_sent",
+    "session_refreshed",
+    "signed_out",
 ]
 """What each script reports, in order."""
 SCRIPT_SECONDS = 150
