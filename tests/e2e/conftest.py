@@ -93,7 +93,7 @@ def start_server(*arguments: str) -> Server:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
-        graphql = re.search(r"GraphQL\s+POST (http://[\d.:]+)/graphql", text)
+        graphql = re.search(r"GraphQL\s+POST (https?://[\d.:]+)/graphql", text)
         payment = re.search(r"Payment API\s+(http://[\d.:]+)", text)
         if graphql and payment and "Ctrl-C stops." in text:
             return Server(graphql.group(1), payment.group(1), process, log)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from offline.auth import TokenIssuer, find_server, publish_server_key, server_key_file
-from tests.e2e.conftest import ROOT, Server
+from tests.e2e.conftest import ROOT, Server, start_server, stop_server
 
 GET_FLIGHT = 'query { getFlight(id: "SA1001-LGW-MAD") { id } }'
 PUBLISHED_KEY = "offline-booking-service: laptop-only signing key, published in the repository"
@@ -178,3 +178,17 @@ def test_the_first_screen_says_how_to_book_from_the_page(server: Server) -> None
     # Both sagas, so the on-call engineer can list either's executions with the AWS CLI.
     assert ":stateMachine:booking-offline-process-booking" in banner
     assert ":stateMachine:booking-offline-cancel-booking" in banner
+
+
+def test_serve_with_tls_names_the_ca_to_trust_and_removes_it_when_it_stops() -> None:
+    """`make run TLS=1`: https and wss in the banner, the CA file a client trusts, gone after Ctrl-C."""
+    running = start_server("--tls")
+    try:
+        text = running.log.read_text()
+        [ca_file] = re.findall(r"TLS\s+trust (\S+)", text)
+        assert running.url.startswith("https://")
+        assert f"Live status  {running.url.replace('https', 'wss')}/graphql/realtime" in text
+        assert Path(ca_file).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    finally:
+        assert stop_server(running) == 0
+    assert not Path(ca_file).exists()
