@@ -378,7 +378,21 @@ def test_the_readmes_amplify_lines_run_as_written(node_modules: Path, server: Tl
     """ "Use it from your front end": the Amplify lines, with the banner's values put where the README
     says and a user of the pool, sign in, book, and print `listening` then the CONFIRMED push (the
     payment held until `listening`). Node gets the `ws` package as its WebSocket, as the README says."""
-    username, password = pool.user("readme")
+    username, password = f"ana-{uuid.uuid4().hex[:8]}@example.com", "Correct-horse-9"
+    users = readme_block("users").replace("ana@example.com", username)
+    made = subprocess.run(  # noqa: S603 - the README's own lines
+        ["bash", "-euo", "pipefail", "-c", users.replace("https://127.0.0.1:4000", server.url)],  # noqa: S607
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(Path.home()),
+            "CA": str(server.ca_file),
+            "POOL": pool.id,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
     block = readme_block("amplify")
     values = {
         "'https://127.0.0.1:4000'": f"'{server.url}'",
