@@ -112,7 +112,8 @@ def test_make_test_runs_a_pinned_checkov_from_its_own_environment() -> None:
     makefile = (REPO / "Makefile").read_text()
 
     assert re.search(r"^CHECKOV_VERSION := \d+\.\d+\.\d+$", makefile, re.MULTILINE)
-    assert re.search(r"^test: .*\$\(CHECKOV_STAMP\)", makefile, re.MULTILINE)
-    assert "lint checkov" in makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "$(CHECKOV_STAMP)" in recipe  # made by make test itself, timed with it
+    assert "lint checkov" in recipe
     assert "checkov==$(CHECKOV_VERSION)" in makefile
     assert "--config-file .checkov.yaml" in makefile
