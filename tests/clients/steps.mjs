@@ -301,3 +301,21 @@ export async function sessionSteps(fetchAuthSession, signOut) {
 		return [calls.includes('RevokeToken 200'), `Cognito: ${calls}`];
 	});
 }
+
+/** Reading another customer's booking (`read()` sends getBooking of FOREIGN_BOOKING_ID) must be refused
+ * with `Unauthorized` and no data. */
+export async function foreignBookingRefusedStep(read) {
+	await step('foreign_booking_refused', async () => {
+		try {
+			const result = await read();
+			return [false, `read: ${JSON.stringify(result.data)}`];
+		} catch (error) {
+			const errors = graphqlErrors(error);
+			const leaked = error?.data?.getBooking;
+			return [
+				Boolean(errors) && errors[0].errorType === 'Unauthorized' && !leaked,
+				describe(error) + (leaked ? ` (and the booking: ${JSON.stringify(leaked)})` : ''),
+			];
+		}
+	});
+}

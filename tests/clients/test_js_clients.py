@@ -22,7 +22,6 @@ import re
 import shutil
 import ssl
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,6 +37,7 @@ import boto3
 import pytest
 
 from offline.template import REGION
+from tests.e2e.conftest import Server, start_server, stop_server
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -148,37 +148,16 @@ def _banner(text: str, pattern: str) -> str | None:
 
 
 def start_tls_server() -> TlsServer:
-    """Start the server as `make run TLS=1` does, on a free port, and read its banner."""
-    log = Path(tempfile.mkstemp(prefix="offline-serve-js-", suffix=".log")[1])
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "offline", "serve", "--tls", "--port", "0"],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=environment,
+    """Start the server as `make run TLS=1` does (tests/e2e's `start_server`), and read its banner."""
+    running = start_server("--tls")
+    text = running.log.read_text(errors="replace")
+    pool, ca_file = _banner(text, r"User pool\s+(\S+)"), _banner(text, r"TLS\s+trust (\S+)")
+    if not running.url.startswith("https://") or pool is None or ca_file is None:
+        stop_server(running)
+        raise AssertionError(
+            f"the banner lacks an https URL, the user pool or the TLS CA file:\n{text[-3000:]}"
         )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Ctrl-C stops." in text:
-            url = _banner(text, r"GraphQL\s+POST (https://[\w.:\[\]-]+)/graphql")
-            payment = _banner(text, r"Payment API\s+(https?://[\w.:\[\]-]+)")
-            pool = _banner(text, r"User pool\s+(\S+)")
-            ca_file = _banner(text, r"TLS\s+trust (\S+)")
-            if url is None or payment is None or pool is None or ca_file is None:
-                process.kill()
-                raise AssertionError(
-                    "the banner lacks an https GraphQL URL, the Payment API, the user pool or the TLS CA "
-                    f"file:\n{text[-3000:]}"
-                )
-            return TlsServer(url, payment, pool, Path(ca_file), process, log)
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}:\n{text[-3000:]}")
-        time.sleep(0.1)
-    process.kill()
-    raise TimeoutError(f"the server did not start in 60 s:\n{log.read_text(errors='replace')[-3000:]}")
+    return TlsServer(running.url, running.payment_url, pool, Path(ca_file), running.process, running.log)
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +166,7 @@ def server() -> Iterator[TlsServer]:
     try:
         yield running
     finally:
-        running.process.terminate()
-        try:
-            running.process.wait(timeout=30)
-        finally:
-            if running.process.poll() is None:
-                running.process.kill()
-            running.log.unlink(missing_ok=True)
+        stop_server(Server(running.url, running.payment_url, running.process, running.log))
 
 
 # ------------------------------------------------------------------ the user pool
