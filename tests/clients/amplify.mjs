@@ -23,6 +23,7 @@ import {
 	finish,
 	foreignBookingRefusedStep,
 	notRun,
+	pushConfirmedStep,
 	report,
 	step,
 	tokenKind,
@@ -37,7 +38,6 @@ const { signIn, signOut, fetchAuthSession } = await import('aws-amplify/auth');
 const { generateClient, CONNECTION_STATE_CHANGE, ConnectionState } = await import('aws-amplify/api');
 const { Hub } = await import('aws-amplify/utils');
 
-const PUSH_WAIT_MS = 30_000;
 
 Amplify.configure(
 	{
@@ -158,19 +158,7 @@ if (booking) {
 	}, 20_000);
 
 	// 5. The booking's CONFIRMED, pushed.
-	if (ready) {
-		await step(
-			'push_confirmed',
-			async () => {
-				const change = await pushed;
-				const ok = change.id === booking.id && Boolean(change.bookingReference);
-				return [ok, `pushed ${pushes.map(p => p?.status).join(', ')}: ${JSON.stringify(change)}`];
-			},
-			PUSH_WAIT_MS,
-		);
-	} else {
-		notRun('push_confirmed', 'subscribe');
-	}
+	await pushConfirmedStep(ready, pushed, pushes, booking);
 }
 
 // 6. The customer's confirmed bookings.

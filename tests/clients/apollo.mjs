@@ -21,6 +21,7 @@ import {
 	finish,
 	foreignBookingRefusedStep,
 	notRun,
+	pushConfirmedStep,
 	startAcknowledged,
 	step,
 	tokenKind,
@@ -38,7 +39,6 @@ const { CONTROL_EVENTS_KEY, createSubscriptionHandshakeLink } = await import(
 	'aws-appsync-subscription-link'
 );
 
-const PUSH_WAIT_MS = 30_000;
 
 Amplify.configure({
 	Auth: {
@@ -151,19 +151,7 @@ if (booking) {
 	}, 20_000);
 
 	// 5. The booking's CONFIRMED, pushed.
-	if (ready) {
-		await step(
-			'push_confirmed',
-			async () => {
-				const change = await pushed;
-				const ok = change.id === booking.id && Boolean(change.bookingReference);
-				return [ok, `pushed ${pushes.map(p => p?.status).join(', ')}: ${JSON.stringify(change)}`];
-			},
-			PUSH_WAIT_MS,
-		);
-	} else {
-		notRun('push_confirmed', 'subscribe');
-	}
+	await pushConfirmedStep(ready, pushed, pushes, booking);
 }
 
 // 6. The customer's confirmed bookings.

@@ -319,3 +319,23 @@ export async function foreignBookingRefusedStep(read) {
 		}
 	});
 }
+
+/** The booking's CONFIRMED, pushed (`pushed` resolves with it) within PUSH_WAIT_MS; not run when the
+ * subscription was not acknowledged. */
+export async function pushConfirmedStep(ready, pushed, pushes, booking) {
+	if (!ready) {
+		notRun('push_confirmed', 'subscribe');
+		return;
+	}
+	await step(
+		'push_confirmed',
+		async () => {
+			const change = await pushed;
+			const ok = change.id === booking.id && Boolean(change.bookingReference);
+			return [ok, `pushed ${pushes.map(p => p?.status).join(', ')}: ${JSON.stringify(change)}`];
+		},
+		PUSH_WAIT_MS,
+	);
+}
+
+export const PUSH_WAIT_MS = 30_000;
