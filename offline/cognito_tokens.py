@@ -21,6 +21,8 @@ from moto.cognitoidp.models import cognitoidp_backends
 from moto.cognitoidp.responses import CognitoIdpResponse
 from moto.core.responses import ActionResult
 
+from offline import speedups
+
 
 def get_tokens_from_refresh_token(self: CognitoIdpResponse) -> ActionResult:
     backend = self._get_region_agnostic_backend()
@@ -53,3 +55,4 @@ def install() -> None:
     """moto's Cognito answers both operations from now on, in this process; safe to call again."""
     CognitoIdpResponse.get_tokens_from_refresh_token = get_tokens_from_refresh_token  # type: ignore[attr-defined]
     CognitoIdpResponse.revoke_token = revoke_token  # type: ignore[attr-defined]
+    speedups.forget_action_names()

@@ -15,6 +15,11 @@ one core's worth of GIL, so CPU it spends on bookkeeping is throughput the lapto
 - moto's server routing (`DomainDispatcherApplication.get_backend_for_host`), which lists moto's
   package directory and stats each entry at every request to learn its service names:
   `cache_moto_modules()` lists it once. The directory does not change while the server runs.
+- moto's dispatch (`BaseResponse.call_action`), which walks its response class with
+  `inspect.getmembers` at every request to learn whether the action is one of its methods:
+  `cache_action_names()` keeps each class's names. The offline additions to a response class
+  (`offline.cognito_tokens`) are made before the server takes a request, and the cache is emptied
+  when they are.
 
 (The state machine interpreter's clients are made once per role and service: `offline.iam`; a
 GraphQL request's parse and validation are kept per query text: `offline.appsync`.)
@@ -29,6 +34,7 @@ from typing import Any
 import jsonpath_ng
 import jsonpath_ng.ext
 from moto import backends as moto_backends
+from moto.core import responses as moto_responses
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -38,6 +44,7 @@ from moto.stepfunctions.parser.asl.utils import json_path
 
 _moto_transact = DynamoDBBackend.transact_write_items
 _moto_list_modules = moto_backends.list_of_moto_modules
+_moto_method_names = moto_responses.method_names_from_class
 
 
 class _CopyKeepingTables:
@@ -131,7 +138,23 @@ def cache_moto_modules() -> None:
     moto_backends.list_of_moto_modules = _moto_modules
 
 
+@functools.lru_cache(maxsize=256)
+def _action_names(clazz: type) -> frozenset[str]:
+    return frozenset(_moto_method_names(clazz))
+
+
+def cache_action_names() -> None:
+    """Each moto response class's method names listed once; safe to call again."""
+    moto_responses.method_names_from_class = _action_names  # type: ignore[assignment]
+
+
+def forget_action_names() -> None:
+    """After a method is added to a moto response class: list its names again."""
+    _action_names.cache_clear()
+
+
 def install() -> None:
     per_item_transaction_rollback()
     cache_json_paths()
     cache_moto_modules()
+    cache_action_names()
