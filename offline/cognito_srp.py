@@ -6,8 +6,9 @@ password with `PASSWORD_CLAIM_SIGNATURE`, an HMAC under a key only the password'
 (Secure Remote Password, RFC 5054's 3072-bit group, with the key derivation AWS's SDKs implement).
 moto 5.2.5 answers with random bytes for the salt and `SRP_B` and never checks the signature: any
 password signs in. Here moto's challenge carries a real salt and `SRP_B`, made from the user's password
-as moto stores it, and `RespondToAuthChallenge` refuses a signature that does not match with Cognito's
-`NotAuthorizedException` ("Incorrect username or password."). Everything else stays moto's.
+as moto stores it, and `RespondToAuthChallenge` refuses a signature that does not match, or an answer
+to a challenge it did not issue, with Cognito's `NotAuthorizedException` ("Incorrect username or
+password."). Everything else stays moto's.
 
 The arithmetic is the server's side of what AWS's clients compute (Amplify's `AuthenticationHelper`,
 pycognito's `AWSSRP`): v = g^x, B = k·v + g^b, S = (A·v^u)^b, the key HKDF(S, u, "Caldera Derived Key").
@@ -76,6 +77,8 @@ class _Challenge:
 
 
 _challenges: dict[str, _Challenge] = {}
+MAX_OPEN_CHALLENGES = 10_000
+"""Challenges kept for an answer at most; a client that never answers cannot grow the server."""
 _lock = threading.Lock()
 _moto_initiate_auth = CognitoIdpBackend.initiate_auth
 _moto_respond = CognitoIdpBackend.respond_to_auth_challenge
@@ -106,6 +109,8 @@ def initiate_auth(
     big_b = (K * verifier + pow(G, small_b, N)) % N
     secret_block = base64.b64encode(secrets.token_bytes(64)).decode()
     with _lock:
+        while len(_challenges) >= MAX_OPEN_CHALLENGES:  # sign-ins never answered: the oldest go
+            _challenges.pop(next(iter(_challenges)))
         _challenges[secret_block] = _Challenge(
             answer["Session"], pool_name, parameters["USER_ID_FOR_SRP"], big_a, small_b, big_b, verifier
         )
@@ -133,7 +138,9 @@ def respond_to_auth_challenge(
     with _lock:
         challenge = _challenges.pop(secret_block, None)  # one answer per challenge, right or wrong
     if challenge is None:
-        return _moto_respond(self, session, client_id, challenge_name, challenge_responses)
+        # Every SRP challenge is issued here; anything else (moto's own session named as the secret
+        # block, a replay) would reach moto's answer, which checks no signature.
+        raise NotAuthorizedError("Incorrect username or password.")
     expected = _signature(challenge, secret_block, challenge_responses.get("TIMESTAMP", ""))
     claimed = challenge_responses.get("PASSWORD_CLAIM_SIGNATURE", "")
     if expected is None or not hmac.compare_digest(expected, claimed.encode()):

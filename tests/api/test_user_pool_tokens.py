@@ -3,6 +3,7 @@ offline AppSync the way AppSync accepts Cognito's, while forged ones get 401 (do
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -129,6 +130,25 @@ def test_srp_sign_in_takes_the_right_password_and_refuses_a_wrong_one(stack: Off
     assert "AuthenticationResult" in _cognito().respond_to_auth_challenge(**respond)
     with pytest.raises(ClientError):
         _cognito().respond_to_auth_challenge(**respond)
+
+    # moto keys its own session by the challenge's Session: named as the secret block, with any
+    # signature, it must not reach moto's unchecked answer.
+    challenge = _cognito().initiate_auth(
+        ClientId=client, AuthFlow="USER_SRP_AUTH", AuthParameters=user.get_auth_params()
+    )
+    forged = {
+        **user.process_challenge(challenge["ChallengeParameters"], user.get_auth_params()),
+        "PASSWORD_CLAIM_SECRET_BLOCK": challenge["Session"],
+        "PASSWORD_CLAIM_SIGNATURE": base64.b64encode(b"x" * 32).decode(),
+    }
+    with pytest.raises(ClientError) as bypass:
+        _cognito().respond_to_auth_challenge(
+            ClientId=client,
+            ChallengeName="PASSWORD_VERIFIER",
+            ChallengeResponses=forged,
+            Session=challenge["Session"],
+        )
+    assert bypass.value.response["Error"]["Code"] == "NotAuthorizedException"
 
 
 def test_a_session_refreshes_with_get_tokens_from_refresh_token_until_sign_out_revokes_it(
