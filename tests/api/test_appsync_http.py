@@ -7,6 +7,7 @@ The server is `make run`'s (`OfflineServer`) over the worker's stack; requests a
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -135,3 +136,17 @@ def test_the_runs_certificate_files_go_when_it_is_removed() -> None:
     assert certificate.directory.stat().st_mode & 0o077 == 0
     certificate.remove()
     assert not certificate.directory.exists()
+
+
+def test_a_client_that_never_starts_its_tls_handshake_holds_no_one_else_up(
+    stack: OfflineStack, tls_served: tuple[OfflineServer, RunCertificate]
+) -> None:
+    """The handshake runs on the connection's own thread: a TCP client that sends nothing does not keep
+    the accepting thread (and so every other client) waiting."""
+    server, certificate = tls_served
+    host, port = server.url.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5):  # connected, silent
+        status, _, _ = _graphql(
+            server.url, stack.tokens.mint("tls-sub"), context=certificate.client_context()
+        )
+    assert status == 200
