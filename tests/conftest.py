@@ -15,14 +15,17 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
-from offline import stepfunctions
+from offline import changes, stepfunctions
 from offline.server import OfflineServer
 from offline.stack import ROOT, OfflineStack
+from offline.template import REGION
 
 DASHBOARD_METRICS = frozenset(
     {
@@ -218,3 +221,36 @@ def with_task_timeout(directory: Path, state: str, seconds: int) -> Path:
 def unique_token(prefix: str = "tok_visa") -> str:
     """Each booking its own pre-authorised charge, as in production."""
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def listening(stack: OfflineStack, count: int = 1) -> None:
+    """Return once the stack's real-time endpoint has registered `count` onBookingStatusChanged
+    subscriptions (told at each registration): a client acting from then on cannot miss a push."""
+    changes.wait_until(
+        lambda: stack.api.realtime.subscriptions("onBookingStatusChanged") >= count,
+        15,
+        f"{count} onBookingStatusChanged subscription(s) registered",
+    )
+
+
+def readme_block(marker: str) -> str:
+    """The README's code block after `<!-- front-end: <marker> -->`, as written."""
+    readme = (ROOT / "README.md").read_text()
+    [block] = re.findall(rf"<!-- front-end: {marker} -->\s*```\w+\n(.*?)```", readme, re.S)
+    return str(block)
+
+
+def booking_metric_sum(metric: str) -> float:
+    """The sum over the last hour of one of the service's CloudWatch metrics (dimension service=booking),
+    as an alarm on it reads it."""
+    now = datetime.now(UTC)
+    statistics = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
+        Namespace="ServerlessAirline",
+        MetricName=metric,
+        Dimensions=[{"Name": "service", "Value": "booking"}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+        Period=60,
+        Statistics=["Sum"],
+    )
+    return float(sum(point["Sum"] for point in statistics["Datapoints"]))

@@ -13,6 +13,7 @@
 
 import {
 	BOOK,
+	bookStep,
 	GET,
 	MINE,
 	ON_STATUS,
@@ -23,6 +24,7 @@ import {
 	finish,
 	foreignBookingRefusedStep,
 	notRun,
+	pushCollector,
 	pushConfirmedStep,
 	report,
 	step,
@@ -97,15 +99,13 @@ if (!signedIn) {
 }
 
 // 3. processBooking over HTTP.
-const booking = await step('book', async () => {
-	const { data } = await client.graphql({
+const booking = await bookStep(() =>
+	client.graphql({
 		query: BOOK,
 		variables: { input: bookingInput(config) },
 		authMode: 'userPool',
-	});
-	const made = data?.processBooking;
-	return [Boolean(made?.id), JSON.stringify(made), made];
-});
+	}),
+);
 
 if (!booking) {
 	for (const name of AFTER_SIGN_IN.slice(1, 3)) notRun(name, 'book');
@@ -115,12 +115,7 @@ if (!booking) {
 // Amplify's Hub tells it as the connection state Connected). The saga is held at its payment until then
 // (test_js_clients.py), so the push cannot come before the client listens.
 let subscription;
-const pushes = [];
-let confirmed;
-const pushed = new Promise((resolve, reject) => {
-	confirmed = { resolve, reject };
-});
-pushed.catch(() => {}); // read by push_confirmed; an error before it is reported by subscribe
+const { pushes, pushed, confirmed } = pushCollector();
 if (booking) {
 	const ready = await step('subscribe', async () => {
 		const states = [];

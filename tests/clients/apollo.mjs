@@ -11,6 +11,7 @@
 
 import {
 	BOOK,
+	bookStep,
 	GET,
 	MINE,
 	ON_STATUS,
@@ -21,6 +22,7 @@ import {
 	finish,
 	foreignBookingRefusedStep,
 	notRun,
+	pushCollector,
 	pushConfirmedStep,
 	startAcknowledged,
 	step,
@@ -92,14 +94,12 @@ if (!signedIn) {
 }
 
 // 3. processBooking over HTTP (the auth link adds Authorization).
-const booking = await step('book', async () => {
-	const { data } = await client.mutate({
+const booking = await bookStep(() =>
+	client.mutate({
 		mutation: gql(BOOK),
 		variables: { input: bookingInput(config) },
-	});
-	const made = data?.processBooking;
-	return [Boolean(made?.id), JSON.stringify(made), made];
-});
+	}),
+);
 
 if (!booking) {
 	for (const name of AFTER_SIGN_IN.slice(1, 3)) notRun(name, 'book');
@@ -111,12 +111,7 @@ if (!booking) {
 // reads start_ack on the socket itself (steps.mjs). The saga is held at its payment until then
 // (test_js_clients.py), so the push cannot come before the client listens.
 let subscription;
-const pushes = [];
-let confirmed;
-const pushed = new Promise((resolve, reject) => {
-	confirmed = { resolve, reject };
-});
-pushed.catch(() => {}); // read by push_confirmed; an error before it is reported by subscribe
+const { pushes, pushed, confirmed } = pushCollector();
 if (booking) {
 	const ready = await step('subscribe', async () => {
 		const failed = new Promise((_, reject) => {

@@ -339,3 +339,24 @@ export async function pushConfirmedStep(ready, pushed, pushes, booking) {
 }
 
 export const PUSH_WAIT_MS = 30_000;
+
+/** processBooking (`send()` sends it): the booking `{id, status}`, or undefined when the step failed. */
+export function bookStep(send) {
+	return step('book', async () => {
+		const { data } = await send();
+		const made = data?.processBooking;
+		return [Boolean(made?.id), JSON.stringify(made), made];
+	});
+}
+
+/** Where a subscription's `next` puts the booking's changes: `pushes`, and `pushed`, settled by
+ * `confirmed.resolve(change)` at CONFIRMED or `confirmed.reject(error)`. */
+export function pushCollector() {
+	const confirmed = {};
+	const pushed = new Promise((resolve, reject) => {
+		confirmed.resolve = resolve;
+		confirmed.reject = reject;
+	});
+	pushed.catch(() => {}); // read by push_confirmed; an error before it is reported by subscribe
+	return { pushes: [], pushed, confirmed };
+}

@@ -23,8 +23,7 @@ from playwright.sync_api import sync_playwright
 
 from offline.server import OfflineServer
 from offline.stack import OfflineStack
-from tests.clients.test_gql_client import listening
-from tests.conftest import unique_token
+from tests.conftest import listening, unique_token
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]

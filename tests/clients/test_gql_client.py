@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -38,13 +37,12 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError
 from pycognito.aws_srp import AWSSRP
 
-from offline import changes
 from offline.auth import IamCaller
 from offline.server import OfflineServer
 from offline.stack import OfflineStack
 from offline.template import ACCOUNT_ID, REGION
 from offline.tls import RunCertificate
-from tests.conftest import unique_token
+from tests.conftest import listening, readme_block, unique_token
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Gql-" + uuid.uuid4().hex[:12] + "a1A!"
@@ -97,15 +95,6 @@ def _sign_in(stack: OfflineStack, username: str, password: str) -> dict[str, str
 def _http(server: OfflineServer, certificate: RunCertificate, auth: Any) -> Client:
     transport = AIOHTTPTransport(url=f"{server.url}/graphql", auth=auth, ssl=certificate.client_context())
     return Client(transport=transport)
-
-
-def listening(stack: OfflineStack, count: int = 1) -> None:
-    """Return once the server has registered `count` subscriptions (told at each registration)."""
-    changes.wait_until(
-        lambda: stack.api.realtime.subscriptions("onBookingStatusChanged") >= count,
-        15,
-        f"{count} onBookingStatusChanged subscription(s) registered",
-    )
 
 
 async def _book_and_follow(
@@ -238,13 +227,6 @@ def test_the_publisher_signs_with_sigv4_through_gql_and_an_unknown_key_is_refuse
         asyncio.run(publish(signer("ASIAUNKNOWNKEY00000", "wrong")))
     assert refused.value.errors is not None
     assert refused.value.errors[0]["errorType"] == "UnauthorizedException"
-
-
-def readme_block(marker: str) -> str:
-    """The README's block after `<!-- front-end: <marker> -->`, as written."""
-    readme = (ROOT / "README.md").read_text()
-    [block] = re.findall(rf"<!-- front-end: {marker} -->\s*```\w+\n(.*?)```", readme, re.S)
-    return str(block)
 
 
 def test_the_readmes_gql_lines_run_as_written(

@@ -37,6 +37,7 @@ import boto3
 import pytest
 
 from offline.template import REGION
+from tests.conftest import readme_block
 from tests.e2e.conftest import Server, start_server, stop_server
 
 HERE = Path(__file__).resolve().parent
@@ -338,13 +339,6 @@ def test_the_scripts_refuse_to_run_without_their_configuration(node_modules: Pat
         assert ran.returncode == 2, ran
         assert "missing environment variables: GRAPHQL_URL" in ran.stderr
         assert ran.stdout == ""
-
-
-def readme_block(marker: str) -> str:
-    """The README's block after `<!-- front-end: <marker> -->`, as written."""
-    readme = (ROOT / "README.md").read_text()
-    [block] = re.findall(rf"<!-- front-end: {marker} -->\s*```\w+\n(.*?)```", readme, re.S)
-    return str(block)
 
 
 def test_the_readmes_amplify_lines_run_as_written(node_modules: Path, server: TlsServer, pool: Pool) -> None:

@@ -4,34 +4,15 @@ rejection pages nobody, DLQ or no DLQ (decision 0002)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import boto3
 import pytest
 
 from offline.stack import OfflineStack
-from offline.template import REGION
-from tests.conftest import book, unique_token
+from tests.conftest import book, booking_metric_sum, unique_token
 
 
 def _refuse_dlq_messages(stack: OfflineStack) -> None:
     """SQS refuses every send from now on: the queue is gone."""
     stack.sqs.delete_queue(QueueUrl=stack.resource("BookingDLQ"))
-
-
-def _bookings_not_reported() -> float:
-    """What the BookingNotReported alarm reads (template.yaml, BookingNotReportedAlarm)."""
-    now = datetime.now(UTC)
-    statistics = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
-        Namespace="ServerlessAirline",
-        MetricName="BookingNotReported",
-        Dimensions=[{"Name": "service", "Value": "booking"}],
-        StartTime=now - timedelta(hours=1),
-        EndTime=now + timedelta(hours=1),
-        Period=60,
-        Statistics=["Sum"],
-    )
-    return float(sum(point["Sum"] for point in statistics["Datapoints"]))
 
 
 @pytest.mark.own_stack
@@ -47,7 +28,7 @@ def test_a_failure_the_dlq_refuses_to_record_still_pages(stack: OfflineStack) ->
     assert outcome.booking["status"] == "CANCELLED"  # the compensations ran before the DLQ refused
     assert stack.seats_left("F1") == 3
     assert "Page Without The DLQ" in stack.states_entered(outcome.arn)
-    assert _bookings_not_reported() == 1
+    assert booking_metric_sum("BookingNotReported") == 1
 
 
 @pytest.mark.own_stack
@@ -65,7 +46,7 @@ def test_a_missing_notification_the_dlq_refuses_to_record_still_pages(stack: Off
     charge = stack.gateway.ledger(token)
     assert charge is not None
     assert (charge.status, charge.captures, charge.refunds) == ("captured", 1, 0)
-    assert _bookings_not_reported() == 1
+    assert booking_metric_sum("BookingNotReported") == 1
 
 
 @pytest.mark.own_stack
@@ -77,4 +58,4 @@ def test_a_business_rejection_pages_nobody_even_when_the_dlq_refuses(stack: Offl
 
     assert (outcome.status, outcome.error) == ("FAILED", "PaymentDeclined")
     assert "Page Without The DLQ" not in stack.states_entered(outcome.arn)
-    assert _bookings_not_reported() == 0
+    assert booking_metric_sum("BookingNotReported") == 0

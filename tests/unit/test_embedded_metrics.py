@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import boto3
 
 from offline.metrics import metric_data
 from offline.stack import OfflineStack
 from offline.template import REGION
-from tests.conftest import book
+from tests.conftest import book, booking_metric_sum
 
 POWERTOOLS_LINE = {
     "_aws": {
@@ -54,14 +53,4 @@ def test_a_confirmed_and_a_declined_booking_are_listed_by_cloudwatch(stack: Offl
     names = {metric["MetricName"] for metric in listed}
     assert {"SuccessfulPayment", "SuccessfulBooking", "SuccessfulNotification", "FailedPayment"} <= names
     assert "ColdStart" in names
-    now = datetime.now(UTC)
-    [point] = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
-        Namespace="ServerlessAirline",
-        MetricName="SuccessfulBooking",
-        Dimensions=[{"Name": "service", "Value": "booking"}],
-        StartTime=now - timedelta(minutes=10),
-        EndTime=now + timedelta(minutes=1),
-        Period=3600,
-        Statistics=["Sum"],
-    )["Datapoints"]
-    assert point["Sum"] == 1.0  # the confirmed booking, at its own time
+    assert booking_metric_sum("SuccessfulBooking") == 1.0  # the confirmed booking, at its own time
