@@ -289,7 +289,6 @@ export async function sessionSteps(fetchAuthSession, signOut) {
 	cognitoCalls(); // what came before is not this step's
 	await step('session_refreshed', async () => {
 		const before = (await fetchAuthSession()).tokens?.accessToken?.toString();
-		await new Promise(resolve => setTimeout(resolve, 1100)); // a new token has a later iat
 		const after = (await fetchAuthSession({ forceRefresh: true })).tokens?.accessToken?.toString();
 		const calls = cognitoCalls();
 		const ok = Boolean(after) && after !== before && calls.includes('GetTokensFromRefreshToken 200');
