@@ -36,6 +36,9 @@ MAX_BODY_BYTES = 1_048_576
 READ_TIMEOUT = 10.0
 """Seconds a connection may keep the server waiting for the next bytes of a request (its headers,
 its body) or of the next request on a kept-alive connection; then the server hangs up."""
+POLL_SECONDS = 0.05
+"""How often the accepting loop looks for `shutdown()`: what a stop waits for it (socketserver's 0.5 s
+default was half a second of every Ctrl-C)."""
 MAX_CONNECTIONS = 512
 """Connections served at once (each holds a thread); the next one is answered 503 and closed. Above
 what the e2e crowd test opens (200 clients plus the stack's own calls to this port)."""
@@ -86,11 +89,13 @@ class OfflineServer:
 
     def start(self) -> None:
         """Serve in a background thread (tests, `demo`); `serve_forever` serves in the caller's."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="offline-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_SECONDS,), name="offline-server", daemon=True
+        )
         self._thread.start()
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._server.serve_forever(POLL_SECONDS)
 
     def shutdown(self) -> None:
         self.stack.api.realtime.close()

@@ -7,7 +7,9 @@ from tests.bench.conftest import assert_quick_form, run_quick
 
 
 def test_startup_quick_form_times_one_start_against_its_goal() -> None:
-    assert_quick_form(run_quick("startup"), {"serve → first answer, median of 1"})
+    assert_quick_form(
+        run_quick("startup"), {"serve → first answer, median of 1"}, {"SIGTERM → exit, median of 1"}
+    )
 
 
 def test_latency_quick_form_runs_every_phase() -> None:

@@ -192,3 +192,32 @@ def test_serve_with_tls_names_the_ca_to_trust_and_removes_it_when_it_stops() -> 
     finally:
         assert stop_server(running) == 0
     assert not Path(ca_file).exists()
+
+
+def test_a_stop_sent_as_soon_as_the_server_says_it_is_ready_still_cleans_up() -> None:
+    """A script that stops the server the moment its banner begins finds the key file gone, the exit
+    status 0 and the stop reported (bench/startup.py times the stop)."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "offline", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        while first and "ready in" not in first:
+            first = process.stdout.readline()
+        process.terminate()  # while the rest of the banner is still being written
+        rest = process.stdout.read()
+        status = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert status == 0, first + rest
+    [port] = re.findall(r"GraphQL\s+POST http://127\.0\.0\.1:(\d+)/graphql", rest)
+    assert not server_key_file(int(port)).exists()
+    assert rest.rstrip().endswith("Stopped."), rest
