@@ -78,13 +78,15 @@ class Server:
             pass
 
 
-def start_server(*arguments: str) -> Server:
-    """Start the server and wait for its banner; its output goes to a file (a full pipe would block it)."""
+def start_server(*arguments: str, sandboxes: str = "preloaded") -> Server:
+    """Start the server and wait for its banner; its output goes to a file (a full pipe would block it).
+    Its sandboxes are forked from a preloaded process unless `sandboxes="fresh"`: a test server books
+    with a dozen functions' cold starts, none of them what it tests (the bench times fresh ones)."""
     log = Path(tempfile.mkstemp(prefix="offline-serve-", suffix=".log")[1])
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own CLI
-            [sys.executable, "-m", "offline", "serve", "--port", "0", *arguments],
+            [sys.executable, "-m", "offline", "serve", "--port", "0", "--sandboxes", sandboxes, *arguments],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from offline.auth import TokenIssuer, find_server, publish_server_key, server_key_file
@@ -221,3 +222,19 @@ def test_a_stop_sent_as_soon_as_the_server_says_it_is_ready_still_cleans_up() ->
     [port] = re.findall(r"GraphQL\s+POST http://127\.0\.0\.1:(\d+)/graphql", rest)
     assert not server_key_file(int(port)).exists()
     assert rest.rstrip().endswith("Stopped."), rest
+
+
+def test_serve_sandboxes_preloaded_forks_the_functions_from_one_preloaded_process(
+    server: Server, tokens: TokenIssuer
+) -> None:
+    """The suite's servers (`start_server`) run `serve --sandboxes preloaded`; `make run` starts each
+    sandbox as a fresh interpreter (bench/startup.py and bench/cold_starts.py time those)."""
+    assert server.graphql(GET_FLIGHT, token=tokens.mint("cli-preloaded")) == (
+        200,
+        {"data": {"getFlight": {"id": "SA1001-LGW-MAD"}}},
+    )
+    commands = [
+        " ".join(child.cmdline()) for child in psutil.Process(server.process.pid).children(recursive=True)
+    ]
+    assert any("-m offline.lambdas.entry" in command for command in commands), commands
+    assert not any("-m awslambdaric" in command for command in commands), commands
