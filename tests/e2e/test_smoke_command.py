@@ -117,6 +117,12 @@ def test_a_failing_test_still_deletes_the_users_the_flights_and_the_bookings(ser
     assert _leftovers(server) == {"users": [], "flights": [], "booking items": []}
 
 
+def _as_a_foreground_job() -> None:
+    """Ctrl-C's default action, as a terminal's foreground job has it: a suite started in the background
+    (`make test &`, nohup) passes SIGINT ignored to its children, and Python keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_the_tests_still_deletes_what_the_run_created(server: Server, tmp_path: Path) -> None:
     ready = tmp_path / "booked"
     runner = subprocess.Popen(  # noqa: S603 - the smoke command under test
@@ -136,6 +142,7 @@ def test_ctrl_c_during_the_tests_still_deletes_what_the_run_created(server: Serv
         text=True,
         env={**os.environ, "E2E_DOUBLE_READY": str(ready)},
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=_as_a_foreground_job,  # resets one signal in the child, takes no lock
     )
     try:
         deadline = time.monotonic() + 120
