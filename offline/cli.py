@@ -287,13 +287,14 @@ def _serve(
         )
         abandoned = stack.drain(shutdown_wait, give_up)
         if abandoned:
-            print(
+            # One write: the functions' log lines, printed from other threads, land before or after
+            # the list, never inside a line of it (print writes a line's text and its end apart).
+            names = "".join(f"  {arn.rsplit(':', 1)[-1]}\n" for arn in abandoned)
+            sys.stdout.write(
                 f"Abandoned {_bookings(len(abandoned))} still running: stopped without their "
-                "compensations (their seats and payments stay as they were):",
-                flush=True,
+                f"compensations (their seats and payments stay as they were):\n{names}"
             )
-            for arn in abandoned:
-                print(f"  {arn.rsplit(':', 1)[-1]}")
+            sys.stdout.flush()
         else:
             print(f"All {_bookings(running)} ended.", flush=True)
     finally:

@@ -37,12 +37,13 @@ from gql.transport.appsync_websockets import AppSyncWebsocketsTransport
 from gql.transport.exceptions import TransportQueryError
 from pycognito.aws_srp import AWSSRP
 
+from offline import changes
 from offline.auth import IamCaller
 from offline.server import OfflineServer
 from offline.stack import OfflineStack
 from offline.template import ACCOUNT_ID, REGION
 from offline.tls import RunCertificate
-from tests.conftest import listening, readme_block, unique_token
+from tests.conftest import DOUBLES_PATH, listening, readme_block, unique_token
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "Gql-" + uuid.uuid4().hex[:12] + "a1A!"
@@ -236,11 +237,17 @@ def test_the_readmes_gql_lines_run_as_written(
     payment held until the lines' subscription is registered), print it and then its CONFIRMED push."""
     flight = f"GQL-{uuid.uuid4().hex[:6]}"
     stack.put_flight(flight, seats=5)
+    # Reserve Flight slowed (0.8 s): the booking's row comes well after processBooking answers, as it
+    # can on a loaded machine, and the lines must still find the booking listed.
+    stack.lambdas.replace_handler("ReserveFlightFunction", "slow.reserve_flight", code_path=DOUBLES_PATH)
     token = _sign_in(stack, _user(stack, "readme"), PASSWORD)["IdToken"]
     stack.gateway.set_hold(True)
     try:
         request = {"paymentToken": unique_token(), "bookingOutboundFlightId": flight}
         booking_id = stack.graphql(BOOK_TEXT, {"i": request}, token=token)["data"]["processBooking"]["id"]
+        # processBooking answers when the saga starts; the lines list the booking, so its row must be
+        # written first (Reserve Booking runs before the held Collect Payment).
+        changes.wait_until(lambda: stack.booking(booking_id) is not None, 15, f"booking {booking_id} written")
         lines = subprocess.Popen(  # noqa: S603 - the README's own lines
             ["bash", "-euo", "pipefail", "-c", readme_block("gql")],  # noqa: S607
             cwd=ROOT,

@@ -116,8 +116,28 @@ def stop_server(server: Server) -> int:
         server.log.unlink(missing_ok=True)
 
 
+@pytest.fixture(scope="session")
+def worker_server() -> Iterator[Server]:
+    """One `serve --fast-retries` per pytest worker, started when a module first needs it: the modules
+    that take `server` share it, each isolated by names of its own (customers, cards, flights,
+    idempotency keys), as two developers share one `make run`."""
+    running = start_server("--fast-retries")
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+def server(worker_server: Server) -> Server:
+    """The worker's server; a module that reads the whole account (everything a run left, an empty
+    DLQ) starts its own instead (`own_server`)."""
+    return worker_server
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[Server]:
+    """A server of this module's own: what its tests find in the account is only what they did."""
     running = start_server("--fast-retries")
     try:
         yield running

@@ -22,6 +22,12 @@ from tests.e2e import smoke
 from tests.e2e.conftest import OFFLINE_ONLY, ROOT, Server
 
 
+@pytest.fixture(scope="module")
+def server(own_server: Server) -> Server:
+    """A server of its own: "leaves nothing behind" is read over the whole account."""
+    return own_server
+
+
 def _leftovers(server: Server) -> dict[str, Any]:
     """What a smoke run could leave: users in the pool, SMOKE flights, booking rows and claims."""
     [pool] = server.aws("cognito-idp").list_user_pools(MaxResults=10)["UserPools"]
