@@ -341,6 +341,9 @@ class AwsEndpoint:
         return [payload]
 
 
+ENDPOINT_BACKLOG = 512
+
+
 class _QuietRequests(WSGIRequestHandler):
     """The sandboxes' calls are the functions' business: no access log line for each."""
 
@@ -355,6 +358,10 @@ class EndpointServer:
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_QuietRequests
         )
+        # Every sandbox and state machine task calls here: a burst above werkzeug's backlog of 128 would
+        # have SYNs dropped and retried only after 1, 3 and 7 s. Linux takes a second listen() as the
+        # new backlog.
+        self._server.socket.listen(ENDPOINT_BACKLOG)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="aws-endpoint", daemon=True
         )

@@ -150,3 +150,25 @@ def test_a_client_that_never_starts_its_tls_handshake_holds_no_one_else_up(
             server.url, stack.tokens.mint("tls-sub"), context=certificate.client_context()
         )
     assert status == 200
+
+
+def test_a_burst_of_connections_up_to_the_cap_is_queued_not_dropped(stack: OfflineStack) -> None:
+    """300 clients connecting before the server accepts any: each handshake completes into the listen
+    queue. With a backlog of 128 the 130th SYN was dropped and its client retried it only after 1 s."""
+    server = OfflineServer(stack, port=0)  # listening, not yet accepting
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    opened: list[socket.socket] = []
+    try:
+        for number in range(300):
+            client = socket.socket()
+            client.settimeout(0.5)  # a dropped SYN is retried after 1 s: this connect times out
+            try:
+                client.connect((host, int(port)))
+            except TimeoutError:
+                client.close()
+                pytest.fail(f"connection {number + 1} of 300 was dropped, not queued")
+            opened.append(client)
+    finally:
+        for client in opened:
+            client.close()
+        server._server.server_close()  # it never served: nothing to shut down but its socket
