@@ -67,6 +67,30 @@ RETRY_WAIT_SCALE = 0.05
 Attempts and their order are as deployed; only the waits between them are shorter."""
 
 
+LONGEST_FIRST = (
+    "tests/e2e/test_server.py",
+    "tests/bench/test_quick_servers.py",
+    "tests/bench/test_quick_in_process.py",
+    "tests/e2e/test_smoke_command.py",
+    "tests/e2e/test_edge_fuzz.py",
+    "tests/e2e/test_query_page.py",
+    "tests/api/test_realtime.py",
+    "tests/e2e/test_cli.py",
+    "tests/clients/test_js_clients.py",
+    "tests/saga/test_lifecycle_matrix.py",
+)
+"""Modules of 20 s or more (`make test`'s durations), started first. pytest-xdist's `--dist loadfile`
+hands each worker a whole module, in the collection order: one of these drawn last by the random
+order ran alone on one core for up to a minute while the other core idled."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest modules first, in LONGEST_FIRST's order; every other module, and the tests inside
+    each, stay in pytest-randomly's order (a stable sort on top of its shuffle, as its docs expect)."""
+    rank = {path: place for place, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.path)).relative_to(ROOT).as_posix(), len(rank)))
+
+
 def new_stack(**options: Any) -> OfflineStack:
     """A started stack with the suite's settings (fast retries, short retry waits, preloaded sandboxes)."""
     settings: dict[str, Any] = {
