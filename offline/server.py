@@ -100,6 +100,10 @@ class OfflineServer:
     def shutdown(self) -> None:
         self.stack.api.realtime.close()
         self._server.shutdown()
+        self.close()
+
+    def close(self) -> None:
+        """Close the listening socket: all a server that never served (`start`) has to stop."""
         self._server.server_close()
 
     # ------------------------------------------------------------------ WSGI

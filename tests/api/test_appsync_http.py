@@ -171,4 +171,4 @@ def test_a_burst_of_connections_up_to_the_cap_is_queued_not_dropped(stack: Offli
     finally:
         for client in opened:
             client.close()
-        server._server.server_close()  # it never served: nothing to shut down but its socket
+        server.close()  # it never served: nothing to shut down but its socket

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -116,16 +117,23 @@ def stop_server(server: Server) -> int:
         server.log.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def serving(*arguments: str) -> Iterator[Server]:
+    """`start_server`, stopped when the block ends whatever happens."""
+    running = start_server(*arguments)
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
 @pytest.fixture(scope="session")
 def worker_server() -> Iterator[Server]:
     """One `serve --fast-retries` per pytest worker, started when a module first needs it: the modules
     that take `server` share it, each isolated by names of its own (customers, cards, flights,
     idempotency keys), as two developers share one `make run`."""
-    running = start_server("--fast-retries")
-    try:
+    with serving("--fast-retries") as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +146,8 @@ def server(worker_server: Server) -> Server:
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[Server]:
     """A server of this module's own: what its tests find in the account is only what they did."""
-    running = start_server("--fast-retries")
-    try:
+    with serving("--fast-retries") as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture(scope="module")
@@ -204,8 +209,5 @@ def target() -> Iterator[Target]:
     if deployed is not None:
         yield deployed
         return
-    running = start_server("--fast-retries")
-    try:
+    with serving("--fast-retries") as running:
         yield from target_module.offline(running.url)
-    finally:
-        stop_server(running)

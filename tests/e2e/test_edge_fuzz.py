@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offline.auth import find_server
-from tests.e2e.conftest import Server, start_server, stop_server
+from tests.e2e.conftest import Server, serving
 from tests.e2e.test_edge import exchange
 from tests.e2e.test_server import book, execution_arn, settled
 
@@ -47,11 +47,8 @@ fake_id = st.text("az09-", max_size=8).map(lambda text: f"fz-{text}")
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[Server]:
     """A server of its own: what the fuzz leaves behind is all that is in it."""
-    running = start_server("--fast-retries")
-    try:
+    with serving("--fast-retries") as running:
         yield running
-    finally:
-        stop_server(running)
 
 
 def _json_values() -> st.SearchStrategy[object]:
